@@ -1,0 +1,221 @@
+"""Core verbs: init, plan, render, build, up, shell, exec, run, down, ls, logs, base."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dlbox import workflow
+from dlbox.engine.docker import Docker
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+PathArg = typer.Argument(Path("."), help="project directory", show_default=False)
+
+
+def _say(msg: str) -> None:
+    err.print(f"[dim]dlbox:[/dim] {msg}")
+
+
+def _warn(plan) -> None:
+    for w in plan.warnings:
+        err.print(f"[yellow]warning:[/yellow] {w}")
+
+
+def _project(path: Path, *, check_images: bool = False, overrides: dict | None = None) -> workflow.Project:
+    return workflow.load_project(path, docker=Docker(), check_images=check_images, overrides=overrides, say=_say)
+
+
+def _built(p: workflow.Project, *, force: bool = False, quiet: bool = False) -> str:
+    result = workflow.ensure_image(p, force=force, quiet=quiet, say=_say)
+    if result.built:
+        _say(f"built {result.image} in {result.seconds:.1f} s")
+    return result.image
+
+
+def init(path: Path = PathArg, force: bool = typer.Option(False, "--force", help="replace an existing dlbox.toml")):
+    """Write dlbox.toml, detected from requirements.txt / environment.yml / pyproject.toml."""
+    from dlbox.detect import init as do_init
+
+    target, detected = do_init(path.resolve(), force=force)
+    out.print(f"wrote {target}")
+    for note in detected.notes:
+        out.print(f"  [dim]{note}[/dim]")
+    out.print("next: [bold]dlbox plan[/bold] to see the image it resolves to, [bold]dlbox up[/bold] to start it")
+
+
+def render(path: Path = PathArg):
+    """Write .dlbox/Dockerfile (+ its .dockerignore) that plain `docker build` can build."""
+    from dlbox.engine.stage import stage_project
+
+    p = workflow.load_project(path, docker=None, say=_say)
+    staged = stage_project(p.plan, p.spec.to_dict(), p.spec.project_dir, p.spec_file)
+    out.print(f"wrote {staged.dockerfile} and {staged.dockerfile}.dockerignore")
+    out.print(f"build it without dlbox: cd {p.spec.project_dir} && DOCKER_BUILDKIT=1 docker build -f .dlbox/Dockerfile .")
+
+
+def build(
+    path: Path = PathArg,
+    bake: bool = typer.Option(False, "--bake", help="also copy the project's code in: an image to ship"),
+    force: bool = typer.Option(False, "--force", help="rebuild even when nothing changed"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+):
+    """Build the project's image (only when an input changed)."""
+    p = _project(path, check_images=True)
+    _warn(p.plan)
+    image = _built(p, force=force, quiet=quiet)
+    if bake:
+        image = workflow.bake_image(p, image, quiet=quiet).image
+    out.print(image)
+
+
+def up(
+    path: Path = PathArg,
+    detach: bool = typer.Option(False, "--detach", "-d", help="start it and return, do not open a shell"),
+    public: bool = typer.Option(False, "--public", help="publish ports on all addresses, not only 127.0.0.1"),
+):
+    """Build if needed, start the project's container, and open a shell in /workspace."""
+    p = _project(path, check_images=True)
+    _warn(p.plan)
+    image = _built(p)
+    name, created = workflow.ensure_container(p, image, public=public, say=_say)
+    _say(("started " if created else "running ") + name)
+    for port in p.plan.run.ports:
+        host = "0.0.0.0" if public else "127.0.0.1"
+        _say(f"port {port.container_port} → http://{host}:{port.host_port}/")
+    if detach:
+        return
+    raise typer.Exit(workflow.exec_in(p, ("bash",)))
+
+
+def shell(path: Path = PathArg):
+    """Open a shell in the running container (start it first if needed)."""
+    up(path, detach=False, public=False)
+
+
+def exec_(ctx: typer.Context, path: Path = typer.Option(Path("."), "--path", "-C", help="project directory")):
+    """Run a command in the running container:  dlbox exec -- nvidia-smi"""
+    p = _project(path)
+    raise typer.Exit(workflow.exec_in(p, tuple(ctx.args) or ("bash",)))
+
+
+def run(
+    ctx: typer.Context,
+    path: Path = typer.Option(Path("."), "--path", "-C", help="project directory"),
+    public: bool = typer.Option(False, "--public"),
+):
+    """Run a one-off command in a fresh container:  dlbox run -- python train.py"""
+    p = _project(path, check_images=True)
+    _warn(p.plan)
+    image = _built(p)
+    raise typer.Exit(workflow.run_once(p, image, tuple(ctx.args), public=public))
+
+
+def down(path: Path = PathArg):
+    """Stop and remove the project's container."""
+    p = _project(path)
+    removed = workflow.down(p)
+    _say("removed " + p.plan.project if removed else "nothing was running")
+
+
+def ls():
+    """List dlbox containers on this engine."""
+    from dlbox.engine.run import list_containers
+
+    rows = list_containers(Docker())
+    table = Table(box=None)
+    for col in ("name", "image", "status", "ports"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"], r["image"], r["status"], r["ports"])
+    out.print(table)
+
+
+def logs(path: Path = PathArg, follow: bool = typer.Option(False, "--follow", "-f"),
+         tail: str = typer.Option("200", "--tail")):
+    """Show the project's container output."""
+    from dlbox.engine.run import container_name
+
+    p = _project(path)
+    argv = ["logs", "--tail", tail] + (["-f"] if follow else []) + [container_name(p.plan)]
+    raise typer.Exit(Docker().popen(argv).wait())
+
+
+def plan(
+    path: Path = PathArg,
+    as_json: bool = typer.Option(False, "--json", help="one JSON object"),
+    nvidia_smi: Optional[Path] = typer.Option(None, "--nvidia-smi", help="read a saved nvidia-smi output"),
+    driver: Optional[str] = typer.Option(None, "--driver", help="plan for this driver version"),
+    compute_cap: Optional[list[str]] = typer.Option(None, "--compute-cap", help="a GPU's compute capability (repeat)"),
+    torch: Optional[str] = typer.Option(None, "--torch"),
+    cuda: Optional[str] = typer.Option(None, "--cuda"),
+    flavor: Optional[str] = typer.Option(None, "--flavor"),
+    no_gpu: bool = typer.Option(False, "--no-gpu"),
+    host_check: bool = typer.Option(False, "--engine", help="also ask the Docker engine (runtime, images)"),
+):
+    """Show the decision (base image, CUDA, torch, run flags) and the reason for each part."""
+    from dataclasses import replace
+
+    from dlbox.host.observe import observe
+    from dlbox.spec import load_spec
+
+    spec = load_spec(path, required=False)
+    host = observe(docker=Docker() if host_check else None)
+    if nvidia_smi or driver or compute_cap:
+        from dlbox.gpu.nvidia_smi import facts_from_options
+
+        text = nvidia_smi.read_text() if nvidia_smi else None
+        host = replace(host, driver=facts_from_options(nvidia_smi_text=text, driver=driver, compute_caps=compute_cap))
+        if host.engine is None:
+            # what-if for another machine: assume its engine can hand out the GPU
+            from dlbox.host import EngineFacts
+
+            host = replace(host, engine=EngineFacts(runtimes=("nvidia", "runc")))
+    overrides = {"torch": torch, "cuda": cuda, "flavor": flavor, "no_gpu": no_gpu}
+    from dlbox.plan import resolve
+
+    result = resolve(spec, host, overrides=overrides)
+    if as_json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return
+    from dlbox.render import plan_lines
+
+    for line in plan_lines(result):
+        style = "yellow" if line.startswith("!") else ("dim" if line.startswith("-") else "bold")
+        out.print(f"[{style}]{line}[/{style}]")
+
+
+def base_bootstrap(ref: str = typer.Argument("debian:bookworm-slim", help="debian:SUITE[-slim]"),
+                   mirror: Optional[str] = typer.Option(None, "--mirror", help="Debian mirror URL")):
+    """Make a Debian base image from packages, without any registry."""
+    from dlbox.engine.bootstrap import bootstrap
+
+    docker = Docker()
+    docker.ping()
+    bootstrap(docker, ref, mirror=mirror, say=_say)
+    out.print(ref)
+
+
+def register(app: typer.Typer) -> None:
+    passthrough = {"allow_extra_args": True, "ignore_unknown_options": True}
+    app.command()(init)
+    app.command()(plan)
+    app.command()(render)
+    app.command()(build)
+    app.command()(up)
+    app.command()(shell)
+    app.command(name="exec", context_settings=passthrough)(exec_)
+    app.command(context_settings=passthrough)(run)
+    app.command()(down)
+    app.command()(ls)
+    app.command()(logs)
+    base = typer.Typer(help="Base images without a registry.", no_args_is_help=True)
+    base.command(name="bootstrap")(base_bootstrap)
+    app.add_typer(base, name="base")

@@ -1,0 +1,1 @@
+"""Side effects on Docker engines. Nothing outside this package runs docker."""

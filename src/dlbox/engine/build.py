@@ -1,0 +1,114 @@
+"""Build the project's image with BuildKit, tagged by a hash of every build input.
+
+An unchanged project is never rebuilt (the tag exists). The tag is only written when the
+build succeeds, so an interrupted build leaves nothing that a later `up` could pick up.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from dlbox.engine.ca import combined_bundle
+from dlbox.engine.docker import Docker, buildkit_client
+from dlbox.engine.stage import stage_project
+from dlbox.errors import EngineError, HostError
+from dlbox.plan import Plan
+from dlbox.render import STAGE, label_value, render_bake, render_dockerignore
+
+PROXY_ARGS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    image: str
+    built: bool
+    seconds: float
+
+
+def image_name(plan: Plan) -> str:
+    return f"dlbox/{plan.project}"
+
+
+def _build_env(plan: Plan) -> dict[str, str]:
+    """Proxies reach the build as Docker's predefined build args, taken from this environment:
+    not declared with ARG, they stay out of `docker history`; not on the argv, out of `ps`."""
+    env = {"DOCKER_BUILDKIT": "1"}
+    env.update(plan.build.proxy.env())
+    return env
+
+
+def build_argv(plan: Plan, *, dockerfile: str, tag: str, ca_bundle: Path | None, progress: str,
+               context: str) -> list[str]:
+    argv = ["build", "-f", dockerfile, "-t", tag, "--progress", progress]
+    if plan.build.network_host:
+        argv += ["--network", "host"]
+    if ca_bundle:
+        argv += ["--secret", f"id=dlbox_ca,src={ca_bundle}"]
+    for name in plan.build.proxy.env():
+        if name in PROXY_ARGS:
+            argv += ["--build-arg", name]
+    return argv + [context]
+
+
+def _run_build(docker: Docker, argv: list[str], env: dict[str, str], *, quiet: bool) -> None:
+    binary = buildkit_client(docker.binary)
+    if binary is None:
+        raise HostError(
+            "no docker client here can build with BuildKit (docker >= 23 needs the buildx plugin)",
+            fix="sudo apt-get install docker-buildx-plugin (Docker's repo) or docker-buildx, or use Debian's docker.io client",
+        )
+    client = Docker(host=docker.host, binary=binary)
+    out = subprocess.PIPE if quiet else None
+    proc = client.popen(argv, env=env, stdout=out, stderr=subprocess.PIPE if quiet else None,
+                        start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate()
+    except KeyboardInterrupt:
+        # Stop the whole build (client and its session); the tag is only set on success.
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    if proc.returncode != 0:
+        text = (stderr or b"").decode(errors="replace")
+        raise EngineError("docker build failed" + (f": {text.strip().splitlines()[-1]}" if text.strip() else
+                                                   " (see the output above)"), detail=text)
+
+
+def build(docker: Docker, plan: Plan, spec_dict: dict, *, project_dir: Path, spec_file: str = "dlbox.toml",
+          progress: str | None = None, quiet: bool = False, force: bool = False) -> BuildResult:
+    """Stage, then build `dlbox/<project>:<hash>` unless it already exists."""
+    t0 = time.monotonic()
+    staged = stage_project(plan, spec_dict, project_dir, spec_file)
+    tag = f"{image_name(plan)}:{staged.fingerprint[:12]}"
+    if not force and docker.image_exists(tag):
+        return BuildResult(tag, False, time.monotonic() - t0)
+    ca = combined_bundle(plan.build.ca_files)
+    progress = progress or ("tty" if sys.stderr.isatty() and not quiet else "plain")
+    argv = build_argv(plan, dockerfile=str(staged.dockerfile), tag=tag, ca_bundle=ca, progress=progress,
+                      context=str(project_dir))
+    _run_build(docker, argv, _build_env(plan), quiet=quiet)
+    return BuildResult(tag, True, time.monotonic() - t0)
+
+
+def bake(docker: Docker, plan: Plan, *, env_image: str, project_dir: Path, labels: dict[str, str],
+         quiet: bool = False) -> BuildResult:
+    """The environment image plus the project's code in /workspace: a self-contained image."""
+    t0 = time.monotonic()
+    stage = project_dir / STAGE
+    user_ignore = (project_dir / ".dockerignore").read_text() if (project_dir / ".dockerignore").is_file() else ""
+    extra = [(k, label_value(v) if not isinstance(v, str) else label_value(v)) for k, v in sorted(labels.items())]
+    (stage / "Dockerfile.bake").write_text(render_bake(plan, env_image=env_image, owner="0:0", extra_labels=extra))
+    (stage / "Dockerfile.bake.dockerignore").write_text(render_dockerignore(bake=True, user_ignore=user_ignore))
+    tag = f"{image_name(plan)}:baked"
+    argv = ["build", "-f", str(stage / "Dockerfile.bake"), "-t", tag, "--progress", "plain", str(project_dir)]
+    _run_build(docker, argv, {"DOCKER_BUILDKIT": "1"}, quiet=quiet)
+    return BuildResult(tag, True, time.monotonic() - t0)

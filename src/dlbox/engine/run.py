@@ -1,0 +1,193 @@
+"""Run containers from a Plan: argv building (unit-tested) and the few lifecycle calls."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from dlbox.engine.ca import combined_bundle
+from dlbox.engine.docker import Docker
+from dlbox.errors import DlboxError, EngineError, HostError
+from dlbox.plan import Plan, Port
+
+CA_TARGET = "/etc/ssl/certs/dlbox-ca-bundle.pem"
+CA_ENV = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "GIT_SSL_CAINFO")
+LABEL_PROJECT = "org.dlbox.project"
+LABEL_DIR = "org.dlbox.project_dir"
+
+
+def container_name(plan: Plan) -> str:
+    """One long-running container per project directory."""
+    digest = hashlib.sha256(plan.project_dir.encode()).hexdigest()[:8]
+    return f"dlbox-{plan.project}-{digest}"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    image: str
+    command: tuple[str, ...] = ()
+    name: str | None = None
+    detach: bool = False
+    interactive: bool = True
+    tty: bool = False
+    remove: bool = True
+    public: bool = False
+    ca_bundle: str | None = None
+    extra_env: tuple[tuple[str, str], ...] = ()
+    workdir: str = "/workspace"
+
+
+def run_argv(plan: Plan, o: RunOptions) -> list[str]:
+    """`docker run …` for this plan. Secrets are never on it: the proxy is passed by name."""
+    r = plan.run
+    argv = ["run"]
+    if o.remove:
+        argv.append("--rm")
+    if o.detach:
+        argv.append("-d")
+    if o.interactive and not o.detach:
+        argv.append("-i")
+    if o.tty and not o.detach:
+        argv.append("-t")
+    if o.name:
+        argv += ["--name", o.name]
+    argv += ["--label", f"{LABEL_PROJECT}={plan.project}", "--label", f"{LABEL_DIR}={plan.project_dir}"]
+    argv += list(r.gpu_args)
+    argv += ["--ipc=host"] if r.ipc_host else ["--shm-size", r.shm_size or "8g"]
+    for u in r.ulimits:
+        argv += ["--ulimit", u]
+    argv += ["--user", r.user, "--workdir", o.workdir]
+    argv += ["--add-host", "host.docker.internal:host-gateway"]
+    for m in r.mounts:
+        argv += ["-v", m.volume()]
+    for p in r.ports:
+        argv += ["-p", p.publish(o.public)]
+    env = dict(r.env)
+    env.update(dict(o.extra_env))
+    if o.ca_bundle:
+        argv += ["-v", f"{o.ca_bundle}:{CA_TARGET}:ro"]
+        for name in CA_ENV:
+            env.setdefault(name, CA_TARGET)
+    for name in r.proxy.for_container().env():
+        argv += ["-e", name]          # value comes from the client's environment (see run_env)
+    for k, v in sorted(env.items()):
+        argv += ["-e", f"{k}={v}"]
+    argv.append(o.image)
+    argv += list(o.command)
+    return argv
+
+
+def run_env(plan: Plan) -> dict[str, str]:
+    """Environment for the docker client: the container's proxy settings, by name."""
+    return plan.run.proxy.for_container().env()
+
+
+def ca_for(plan: Plan) -> str | None:
+    bundle = combined_bundle(plan.build.ca_files)
+    return str(bundle) if bundle else None
+
+
+# -- pre-flight -------------------------------------------------------------------------------
+
+
+def port_holder(docker: Docker, port: int) -> str | None:
+    """Who holds PORT on this host: a container name, a process, or None when it is free."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("0.0.0.0", port))
+        return None
+    except OSError:
+        pass
+    finally:
+        s.close()
+    proc = docker.run(["ps", "--filter", f"publish={port}", "--format", "{{.Names}}"], check=False, timeout=20)
+    names = proc.stdout.decode().split() if proc.returncode == 0 else []
+    if names:
+        return f"container {names[0]}"
+    if shutil.which("ss"):
+        out = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True).stdout
+        m = re.search(r'users:\(\("([^"]+)",pid=(\d+)', out)
+        if m:
+            return f"process {m.group(1)} (pid {m.group(2)})"
+    return "another program"
+
+
+def check_ports(docker: Docker, ports: tuple[Port, ...]) -> None:
+    for p in ports:
+        holder = port_holder(docker, p.host_port)
+        if holder:
+            raise HostError(f"port {p.host_port} is already in use by {holder}",
+                            fix=f"stop it, or publish another host port in [run] ports (e.g. \"{p.host_port + 1}:{p.container_port}\")")
+
+
+def check_mounts(plan: Plan) -> None:
+    for m in plan.run.mounts[1:]:
+        if not Path(m.source).exists():
+            raise HostError(f"mount source {m.source} does not exist (Docker would create it as an empty root-owned directory)",
+                            fix=f"mkdir -p {m.source}, or fix [run] mounts")
+
+
+# -- lifecycle --------------------------------------------------------------------------------
+
+
+def container_state(docker: Docker, name: str) -> dict | None:
+    info = docker.inspect("container", name)
+    if info is None:
+        return None
+    return {"running": bool(info.get("State", {}).get("Running")), "image": info.get("Config", {}).get("Image", ""),
+            "status": info.get("State", {}).get("Status", "")}
+
+
+def explain_run_failure(err: DlboxError) -> DlboxError:
+    """Add the GPU error explainer's cause and fix to a failed `docker run`."""
+    detail = getattr(err, "detail", "") or err.message
+    try:
+        from dlbox.gpu.explain import explain
+    except ImportError:  # pragma: no cover
+        return err
+    e = explain(detail)
+    if e is None:
+        return err
+    return HostError(f"{err.message}\n  cause: {e.cause}", fix=e.fix)
+
+
+def start_detached(docker: Docker, plan: Plan, o: RunOptions) -> str:
+    proc = docker.run(run_argv(plan, o), check=False, env=run_env(plan), timeout=600)
+    if proc.returncode != 0:
+        err = docker.error(proc.stderr.decode(errors="replace"), "docker run")
+        # a failed start can leave a Created container behind (seen with --gpus on no-GPU hosts)
+        if o.name:
+            docker.run(["rm", "-f", o.name], check=False, timeout=60)
+        raise explain_run_failure(err)
+    return proc.stdout.decode().strip()
+
+
+def interactive(docker: Docker, argv: list[str], env: dict[str, str] | None = None, *, tty: bool = False) -> int:
+    """Run a docker command attached to this terminal; return its exit status.
+
+    Without a terminal, stderr is read so that a failed start can be explained; with one,
+    everything stays attached (a shell prints its prompt on stderr)."""
+    if tty:
+        return docker.popen(argv, env=env).wait()
+    proc = docker.popen(argv, env=env, stderr=subprocess.PIPE)
+    _, err = proc.communicate()
+    text = (err or b"").decode(errors="replace")
+    if proc.returncode in (125, 126, 127) and text:
+        raise explain_run_failure(docker.error(text, f"docker {argv[0]}"))
+    if text:
+        sys.stderr.write(text)
+    return proc.returncode
+
+
+def list_containers(docker: Docker) -> list[dict]:
+    proc = docker.run(["ps", "-a", "--filter", f"label={LABEL_PROJECT}", "--format", "{{json .}}"], timeout=30)
+    rows = [json.loads(line) for line in proc.stdout.decode().splitlines() if line.strip()]
+    return [{"name": r.get("Names", ""), "image": r.get("Image", ""), "status": r.get("Status", ""),
+             "ports": r.get("Ports", "")} for r in rows]

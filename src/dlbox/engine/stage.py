@@ -1,0 +1,92 @@
+"""Stage what a build reads into the project's `.dlbox/` directory.
+
+The rendered Dockerfile refers only to paths inside the build context, so that plain
+`docker build` works on it: `.dlbox/bin/uv` (the host's uv, bind-mounted into pip steps),
+`.dlbox/links/N/` (hard links to the wheels of each find_links directory), and
+`.dlbox/entrypoint.sh`. `.dlbox/.gitignore` keeps the bulky parts out of git.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import uv
+
+from dlbox.errors import HostError
+from dlbox.plan import Plan
+from dlbox.render import STAGE, entrypoint_script, render_dockerfile, render_dockerignore
+
+WHEEL_SUFFIXES = (".whl", ".tar.gz", ".zip")
+
+
+@dataclass(frozen=True)
+class Staged:
+    dockerfile: Path
+    fingerprint: str      # hash of every build input: the image tag is derived from it
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and path.read_text() == text:
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def _link(src: Path, dst: Path) -> None:
+    if dst.exists():
+        s, d = src.stat(), dst.stat()
+        if (s.st_ino == d.st_ino and s.st_dev == d.st_dev) or (s.st_size == d.st_size and s.st_mtime <= d.st_mtime):
+            return
+        dst.unlink()
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)   # another filesystem: copy once, kept while unchanged
+
+
+def stage_links(stage: Path, dirs: tuple[str, ...], h: "hashlib._Hash") -> None:
+    root = stage / "links"
+    if root.exists():
+        for old in root.iterdir():
+            if not (old.name.isdigit() and int(old.name) < len(dirs)):
+                shutil.rmtree(old) if old.is_dir() else old.unlink()
+    for i, d in enumerate(dirs):
+        dst_dir = root / str(i)
+        dst_dir.mkdir(parents=True, exist_ok=True)
+        src_dir = Path(d)
+        names = sorted(p.name for p in src_dir.iterdir() if p.name.endswith(WHEEL_SUFFIXES) and p.is_file())
+        for stale in set(p.name for p in dst_dir.iterdir()) - set(names):
+            (dst_dir / stale).unlink()
+        for name in names:
+            _link(src_dir / name, dst_dir / name)
+            st = (src_dir / name).stat()
+            h.update(f"link {i} {name} {st.st_size}\n".encode())
+
+
+def stage_project(plan: Plan, spec_dict: dict, project_dir: Path, spec_file: str) -> Staged:
+    stage = project_dir / STAGE
+    try:
+        stage.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise HostError(f"cannot write {stage}: {exc.strerror}") from None
+    dockerfile = render_dockerfile(plan, spec_dict, spec_file)
+    h = hashlib.sha256(dockerfile.encode())
+    _write(stage / "Dockerfile", dockerfile)
+    _write(stage / "Dockerfile.dockerignore", render_dockerignore(bake=False))
+    _write(stage / "entrypoint.sh", entrypoint_script())
+    _write(stage / ".gitignore", "# dlbox's staging area: the Dockerfile is worth keeping, the rest is rebuilt\nbin/\nlinks/\n*.tmp\n")
+    h.update(entrypoint_script().encode())
+    uv_bin = Path(uv.find_uv_bin())
+    (stage / "bin").mkdir(exist_ok=True)
+    _link(uv_bin, stage / "bin" / "uv")
+    h.update(f"uv {uv_bin.stat().st_size}\n".encode())
+    stage_links(stage, plan.build.find_links, h)
+    if plan.build.requirements:
+        h.update((project_dir / plan.build.requirements).read_bytes())
+    return Staged(dockerfile=stage / "Dockerfile", fingerprint=h.hexdigest())

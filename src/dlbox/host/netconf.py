@@ -1,0 +1,114 @@
+"""Read the host's network settings the way its own tools do: proxies from the environment,
+and the CA bundle, index and find-links that pip is configured with (env, then pip.conf).
+
+So a machine behind a TLS-intercepting proxy, or with pip pointed at a mirror or a local
+wheel directory, gets the same inside the image with no dlbox configuration.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from dlbox.host import NetFacts
+
+
+def pip_config_files(env: dict[str, str]) -> list[Path]:
+    """pip's config files, lowest precedence first (pip docs: 'Configuration')."""
+    home = Path(env.get("HOME", "~")).expanduser()
+    xdg = env.get("XDG_CONFIG_DIRS", "/etc/xdg").split(":")
+    files = [Path(d) / "pip" / "pip.conf" for d in reversed(xdg)] + [Path("/etc/pip.conf")]
+    files += [home / ".pip" / "pip.conf", Path(env.get("XDG_CONFIG_HOME", home / ".config")) / "pip" / "pip.conf"]
+    if env.get("PIP_CONFIG_FILE"):
+        files.append(Path(env["PIP_CONFIG_FILE"]))
+    return files
+
+
+def pip_settings(env: dict[str, str]) -> dict[str, str]:
+    """Merged [global]/[install] settings of pip.conf files, overridden by PIP_* variables."""
+    merged: dict[str, str] = {}
+    for f in pip_config_files(env):
+        cp = configparser.ConfigParser(interpolation=None)
+        try:
+            cp.read(f)
+        except (configparser.Error, OSError):
+            continue
+        for section in ("global", "install"):
+            if cp.has_section(section):
+                merged.update({k: v for k, v in cp.items(section)})
+    for key in ("index-url", "extra-index-url", "find-links", "cert"):
+        var = "PIP_" + key.upper().replace("-", "_")
+        if env.get(var):
+            merged[key] = env[var]
+    return merged
+
+
+def _local_dir(link: str) -> str | None:
+    if link.startswith("file://"):
+        link = urlsplit(link).path
+    if "://" in link:
+        return None
+    p = Path(link).expanduser()
+    return str(p) if p.is_dir() else None
+
+
+def _proxy(env: dict[str, str], name: str) -> str | None:
+    return env.get(name.upper()) or env.get(name.lower()) or None
+
+
+def listens_on_loopback_only(url: str | None) -> bool:
+    """True when URL's host is loopback and nothing listens on the port at 0.0.0.0/[::].
+
+    A desktop proxy on 127.0.0.1:7890 that does not 'allow LAN' cannot be reached from a
+    container through host.docker.internal.
+    """
+    if not url:
+        return False
+    parts = urlsplit(url)
+    if parts.hostname not in ("127.0.0.1", "localhost", "::1") or not parts.port:
+        return False
+    for family, addr in ((socket.AF_INET, "0.0.0.0"),):
+        s = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
+            s.bind((addr, parts.port))
+        except OSError:
+            return False   # the port is bound on all addresses (or in use there): reachable
+        finally:
+            s.close()
+    return True
+
+
+def observe_net(env: dict[str, str] | None = None) -> NetFacts:
+    env = dict(os.environ if env is None else env)
+    pip = pip_settings(env)
+    ca, ca_from = None, ""
+    for source, value in (
+        ("PIP_CERT", env.get("PIP_CERT")),
+        ("pip.conf cert", pip.get("cert")),
+        ("REQUESTS_CA_BUNDLE", env.get("REQUESTS_CA_BUNDLE")),
+        ("SSL_CERT_FILE", env.get("SSL_CERT_FILE")),
+    ):
+        if value and Path(value).is_file():
+            ca, ca_from = value, source
+            break
+    index = pip.get("index-url")
+    index = index if index and index.startswith(("http://", "https://")) else None
+    extra = tuple(u for u in pip.get("extra-index-url", "").split() if u.startswith(("http://", "https://")))
+    links = tuple(d for d in (_local_dir(x) for x in pip.get("find-links", "").split()) if d)
+    http, https = _proxy(env, "http_proxy"), _proxy(env, "https_proxy")
+    no_proxy = tuple(s.strip() for s in (_proxy(env, "no_proxy") or "").split(",") if s.strip())
+    return NetFacts(
+        http_proxy=http,
+        https_proxy=https,
+        no_proxy=no_proxy,
+        ca_bundle=ca,
+        ca_bundle_from=ca_from,
+        pip_index=index,
+        pip_extra_index=extra,
+        find_links=tuple(dict.fromkeys(links)),
+        proxy_loopback_only=listens_on_loopback_only(https or http),
+    )

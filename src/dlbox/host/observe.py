@@ -1,0 +1,104 @@
+"""Live probes of this machine. Each is cheap; `docker=True` adds one `docker info`."""
+
+from __future__ import annotations
+
+import glob
+import os
+import resource
+import shutil
+import subprocess
+from pathlib import Path
+
+from dlbox.errors import DlboxError
+from dlbox.host import EngineFacts, Host, Limits
+from dlbox.host.netconf import observe_net
+
+CDI_DIRS = ("/etc/cdi", "/var/run/cdi")
+
+
+def _limit(which: int) -> int | None:
+    hard = resource.getrlimit(which)[1]
+    return None if hard == resource.RLIM_INFINITY else hard
+
+
+def observe_limits() -> Limits:
+    return Limits(memlock_hard=_limit(resource.RLIMIT_MEMLOCK), stack_hard=_limit(resource.RLIMIT_STACK))
+
+
+def is_wsl() -> bool:
+    try:
+        return "microsoft" in Path("/proc/sys/kernel/osrelease").read_text().lower()
+    except OSError:
+        return False
+
+
+def cdi_has_gpu(dirs: tuple[str, ...] = CDI_DIRS) -> bool:
+    for d in dirs:
+        for f in glob.glob(os.path.join(d, "*.json")) + glob.glob(os.path.join(d, "*.yaml")):
+            try:
+                if "nvidia.com/gpu" in Path(f).read_text(errors="replace"):
+                    return True
+            except OSError:
+                continue
+    return False
+
+
+def observe_driver(timeout: float = 10.0):
+    """DriverFacts from nvidia-smi, or None when there is no working nvidia-smi."""
+    exe = shutil.which("nvidia-smi") or ("/usr/lib/wsl/lib/nvidia-smi" if os.path.exists("/usr/lib/wsl/lib/nvidia-smi") else None)
+    if not exe:
+        return None
+    from dlbox.gpu.nvidia_smi import parse_nvidia_smi
+
+    try:
+        table = subprocess.run([exe], capture_output=True, timeout=timeout, text=True)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if table.returncode != 0:
+        return None
+    facts = parse_nvidia_smi(table.stdout)
+    try:
+        csv = subprocess.run(
+            [exe, "--query-gpu=index,name,compute_cap,memory.total", "--format=csv,noheader,nounits"],
+            capture_output=True, timeout=timeout, text=True,
+        )
+        if csv.returncode == 0 and csv.stdout.strip():
+            from dataclasses import replace
+
+            gpus = parse_nvidia_smi(csv.stdout).gpus
+            if gpus:
+                facts = replace(facts, gpus=gpus)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    from dataclasses import replace
+
+    return replace(facts, wsl=is_wsl(), source="nvidia-smi")
+
+
+def observe_engine(docker) -> EngineFacts:
+    return EngineFacts.from_info(docker.info())
+
+
+def observe(*, docker=None, find_links: tuple[str, ...] | None = None) -> Host:
+    """Observe this machine. `docker` (an engine.Docker) adds engine facts; None skips Docker."""
+    from dlbox.gpu.resolve import scan_local_wheels
+
+    net = observe_net()
+    links = net.find_links if find_links is None else find_links
+    engine = None
+    if docker is not None:
+        try:
+            engine = observe_engine(docker)
+        except DlboxError:
+            raise
+    return Host(
+        driver=observe_driver(),
+        engine=engine,
+        cdi_gpu=cdi_has_gpu(),
+        limits=observe_limits(),
+        net=net,
+        uid=os.getuid(),
+        gid=os.getgid(),
+        wsl=is_wsl(),
+        local_wheels=scan_local_wheels(list(links)),
+    )

@@ -1,0 +1,390 @@
+"""Plan: the decision. Spec + Host in, an immutable, serialisable Plan out.
+
+`resolve()` never probes and never runs Docker: everything it knows comes in through the
+Spec and the Host, so `dlbox plan --driver … --compute-cap …` replays any machine. The GPU
+part (base image, CUDA, torch wheel) is decided by `dlbox.gpu.resolve.choose`; this module
+adds the build inputs and the run flags, each with its reason.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlsplit, urlunsplit
+
+from dlbox.errors import PlanError
+from dlbox.gpu.resolve import ImageChoice, TorchRequest, choose
+from dlbox.host import Host
+from dlbox.spec import Spec, split_mount
+
+WORKSPACE = "/workspace"
+VENV = "/opt/venv"
+STACK_BYTES = 67108864  # NVIDIA's recommended --ulimit stack=67108864 (NGC banner, seed 000)
+ALWAYS_NO_PROXY = ("localhost", "127.0.0.1", "::1", "host.docker.internal")
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+# Project dependencies known to compile CUDA code at install time: they need nvcc (devel).
+PYPI_DEFAULT_INDEX = "https://pypi.org/simple"
+
+
+def mask_url(url: str | None) -> str | None:
+    """http://user:secret@host:port → http://user:***@host:port (never print a password)."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if parts.password is None and not (parts.username and "@" in parts.netloc):
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def _rewrite_loopback(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    hostport = netloc[-1]
+    hostport = re.sub(r"^(\[::1\]|127\.0\.0\.1|localhost)", "host.docker.internal", hostport)
+    netloc[-1] = hostport
+    return urlunsplit(parts._replace(netloc="@".join(netloc)))
+
+
+def is_loopback(url: str | None) -> bool:
+    return bool(url) and urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """Proxy settings. `repr` and `public()` never show a password."""
+
+    http: str | None = None
+    https: str | None = None
+    no_proxy: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"Proxy(http={mask_url(self.http)!r}, https={mask_url(self.https)!r}, no_proxy={self.no_proxy!r})"
+
+    def __bool__(self) -> bool:
+        return bool(self.http or self.https)
+
+    def env(self) -> dict[str, str]:
+        """Both spellings: curl reads http_proxy, Python and Go read either."""
+        out: dict[str, str] = {}
+        for name, value in (("http_proxy", self.http), ("https_proxy", self.https or self.http)):
+            if value:
+                out[name.upper()] = out[name] = value
+        if out:
+            out["NO_PROXY"] = out["no_proxy"] = ",".join(self.no_proxy)
+        return out
+
+    def for_container(self) -> "Proxy":
+        """A container's 127.0.0.1 is not the host's: reach a loopback proxy via host.docker.internal."""
+        return replace(
+            self,
+            http=_rewrite_loopback(self.http) if self.http else None,
+            https=_rewrite_loopback(self.https) if self.https else None,
+        )
+
+    def public(self) -> dict:
+        return {"http": mask_url(self.http), "https": mask_url(self.https), "no_proxy": list(self.no_proxy)}
+
+
+@dataclass(frozen=True)
+class Port:
+    host_port: int
+    container_port: int
+    proto: str = "tcp"
+
+    def publish(self, public: bool) -> str:
+        ip = "" if public else "127.0.0.1:"
+        suffix = "" if self.proto == "tcp" else f"/{self.proto}"
+        return f"{ip}{self.host_port}:{self.container_port}{suffix}"
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: str
+    target: str
+    read_only: bool = False
+
+    def volume(self) -> str:
+        return f"{self.source}:{self.target}" + (":ro" if self.read_only else "")
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    base_image: str
+    base_os: str
+    python: str
+    python_install: str
+    torch: object | None              # dlbox.gpu.resolve.TorchPick
+    apt: tuple[str, ...]
+    pip: tuple[str, ...]
+    requirements: str | None          # relative to the project
+    find_links: tuple[str, ...]       # host directories
+    pip_index: str | None
+    pip_extra_index: tuple[str, ...]
+    apt_mirror: str | None
+    ca_files: tuple[str, ...]         # host CA bundle files (certificates only)
+    proxy: Proxy
+    network_host: bool                # build steps use the host network (loopback proxy)
+    command: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    gpu_args: tuple[str, ...]
+    ipc_host: bool
+    shm_size: str | None
+    ulimits: tuple[str, ...]
+    ports: tuple[Port, ...]
+    mounts: tuple[Mount, ...]
+    env: tuple[tuple[str, str], ...]
+    user: str
+    proxy: Proxy
+    command: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class Plan:
+    project: str
+    project_dir: str
+    choice: ImageChoice
+    build: BuildPlan
+    run: RunPlan
+    reasons: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def gpu(self) -> bool:
+        return self.choice.gpu
+
+    def to_dict(self) -> dict:
+        """The `plan --json` object. Proxy passwords are masked."""
+        t = self.choice.torch
+        build = asdict(self.build)
+        build["proxy"] = self.build.proxy.public()
+        run = asdict(self.run)
+        run["proxy"] = self.run.proxy.for_container().public()
+        run["env"] = dict(self.run.env)
+        return {
+            "project": self.project,
+            "base_image": self.choice.base_image,
+            "cuda": self.choice.cuda,
+            "torch": None if t is None else {
+                "version": t.version, "variant": t.variant, "index_url": t.index_url,
+                "requirement": t.requirement, "find_links": t.find_links,
+            },
+            "python": self.choice.python,
+            "flavor": self.choice.flavor,
+            "gpu": self.choice.gpu,
+            "nvcc": self.choice.has_nvcc,
+            "fallback_from": self.choice.fallback_from,
+            "reasons": list(self.reasons),
+            "warnings": list(self.warnings),
+            "build": build,
+            "run": run,
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _requirement_names(spec: Spec) -> tuple[str, ...]:
+    names = list(spec.env.pip)
+    if spec.env.requirements:
+        f = spec.project_dir / spec.env.requirements
+        names += [ln for ln in f.read_text().splitlines() if ln.strip() and not ln.lstrip().startswith(("#", "-"))]
+    return tuple(sorted({re.split(r"[\s<>=!~\[;@]", n.strip(), maxsplit=1)[0].lower() for n in names if n.strip()}))
+
+
+def gpu_wanted(spec: Spec) -> bool:
+    return str(spec.run.gpus) != "none"
+
+
+def find_links_dirs(spec: Spec, host: Host) -> tuple[str, ...]:
+    fl = spec.env.find_links
+    if fl == "none":
+        return ()
+    if fl == "auto":
+        return host.net.find_links
+    out = []
+    for d in fl:
+        p = Path(d).expanduser()
+        out.append(str(p if p.is_absolute() else (spec.project_dir / p).resolve()))
+    return tuple(out)
+
+
+def resolve(
+    spec: Spec,
+    host: Host,
+    *,
+    overrides: dict | None = None,
+    image_available: Callable[[str], bool] | None = None,
+) -> Plan:
+    """Decide everything. `overrides` are the what-if flags (torch, cuda, flavor, no_gpu)."""
+    o = overrides or {}
+    want_gpu = gpu_wanted(spec) and not o.get("no_gpu")
+    request = TorchRequest(
+        torch=o.get("torch") or spec.env.torch,
+        cuda=o.get("cuda") or spec.env.cuda,
+        python=spec.env.python,
+        flavor=o.get("flavor") or spec.env.flavor,
+        base=spec.env.base,
+        gpu=want_gpu,
+        packages=_requirement_names(spec),
+    )
+    choice = choose(
+        request,
+        host.driver if want_gpu else None,
+        local_wheels=host.local_wheels,
+        image_available=image_available,
+    )
+    reasons = list(choice.reasons)
+    warnings = list(choice.warnings)
+    proxy = _proxy(spec, host)
+    build = _build_plan(spec, host, choice, proxy, reasons)
+    run = _run_plan(spec, host, choice, proxy, want_gpu, reasons, warnings, o)
+    return Plan(
+        project=spec.name,
+        project_dir=str(spec.project_dir),
+        choice=choice,
+        build=build,
+        run=run,
+        reasons=tuple(reasons),
+        warnings=tuple(dict.fromkeys(warnings)),
+    )
+
+
+def _proxy(spec: Spec, host: Host) -> Proxy:
+    p = spec.net.proxy
+    if p == "none":
+        return Proxy()
+    if p == "auto":
+        http, https = host.net.http_proxy, host.net.https_proxy
+    else:
+        http = https = p
+    if not (http or https):
+        return Proxy()
+    no_proxy = tuple(dict.fromkeys(ALWAYS_NO_PROXY + tuple(spec.net.no_proxy) + host.net.no_proxy))
+    return Proxy(http=http, https=https, no_proxy=no_proxy)
+
+
+def _build_plan(spec: Spec, host: Host, choice: ImageChoice, proxy: Proxy, reasons: list[str]) -> BuildPlan:
+    ca = spec.net.ca_certs
+    if ca == "auto":
+        ca_files = (host.net.ca_bundle,) if host.net.ca_bundle else ()
+        if ca_files:
+            reasons.append(f"CA bundle {host.net.ca_bundle} (from {host.net.ca_bundle_from}) is passed to the build "
+                           "as a BuildKit secret and mounted read-only into containers, so pip/uv trust what this host trusts")
+    elif ca == "none":
+        ca_files = ()
+    else:
+        ca_files = tuple(str(Path(c).expanduser()) for c in ca)
+    index = spec.net.pip_index
+    if index == "auto":
+        index = host.net.pip_index
+        if index:
+            reasons.append(f"pip index {mask_url(index)} is the one this host's pip uses")
+    elif index == "none":
+        index = None
+    network_host = bool(proxy) and (is_loopback(proxy.http) or is_loopback(proxy.https))
+    if network_host:
+        reasons.append("the proxy is on this host's loopback, so build steps use the host network to reach it")
+    links = find_links_dirs(spec, host)
+    cmd = spec.run.command
+    return BuildPlan(
+        base_image=choice.base_image,
+        base_os=choice.base_os,
+        python=choice.python,
+        python_install=choice.python_install,
+        torch=choice.torch,
+        apt=tuple(spec.env.apt),
+        pip=tuple(spec.env.pip),
+        requirements=spec.env.requirements,
+        find_links=links,
+        pip_index=index,
+        pip_extra_index=host.net.pip_extra_index if spec.net.pip_index == "auto" else (),
+        apt_mirror=spec.net.apt_mirror,
+        ca_files=ca_files,
+        proxy=proxy,
+        network_host=network_host,
+        command=(tuple(cmd.split()) if isinstance(cmd, str) else tuple(cmd)) if cmd else None,
+    )
+
+
+def _gpu_args(spec: Spec, host: Host, choice: ImageChoice, want: bool, warnings: list[str], reasons: list[str]) -> tuple[str, ...]:
+    g = str(spec.run.gpus)
+    if not want:
+        return ()
+    explicit = g != "auto"
+    if not host.can_give_gpu and not explicit:
+        if host.driver is None:
+            warnings.append("no NVIDIA GPU found on this host (no working nvidia-smi): containers run on the CPU")
+        else:
+            warnings.append("this host has an NVIDIA GPU but Docker has no NVIDIA runtime or CDI spec: containers run "
+                            "on the CPU until you run `dlbox setup nvidia`")
+        return ()
+    value = "all" if g in ("auto", "all") else (g if g.isdigit() else f'"device={g}"')
+    if host.cdi_gpu and not (host.engine and host.engine.nvidia_runtime):
+        devices = ["nvidia.com/gpu=all"] if value == "all" else [f"nvidia.com/gpu={i}" for i in g.split(",")]
+        reasons.append("GPUs are requested through CDI (a CDI spec for nvidia.com/gpu exists and no nvidia runtime)")
+        return tuple(a for d in devices for a in ("--device", d))
+    reasons.append(f"--gpus {value}: " + ("the host has an NVIDIA GPU and the engine's NVIDIA runtime"
+                                           if host.can_give_gpu else "asked for in [run] gpus"))
+    return ("--gpus", value)
+
+
+def _run_plan(spec: Spec, host: Host, choice: ImageChoice, proxy: Proxy, want_gpu: bool,
+              reasons: list[str], warnings: list[str], o: dict) -> RunPlan:
+    gpu_args = _gpu_args(spec, host, choice, want_gpu and not o.get("no_gpu"), warnings, reasons)
+    ulimits = []
+    if host.limits.memlock_hard is None:
+        ulimits.append("memlock=-1")
+    else:
+        mib = host.limits.memlock_hard / 2**20
+        warnings.append(f"the memlock hard limit here is {mib:g} MiB and cannot be raised for containers, so "
+                        "--ulimit memlock=-1 is left out (pinned-memory transfers may be limited)")
+    if host.limits.stack_hard is None or host.limits.stack_hard >= STACK_BYTES:
+        ulimits.append(f"stack={STACK_BYTES}")
+    else:
+        warnings.append(f"the stack hard limit here is {host.limits.stack_hard} bytes: --ulimit stack=67108864 left out")
+    ports = []
+    for p in spec.run.ports:
+        m = re.match(r"^(?:(\d+):)?(\d+)(?:/(tcp|udp))?$", str(p))
+        hp, cp, proto = m.group(1) or m.group(2), m.group(2), m.group(3) or "tcp"
+        ports.append(Port(int(hp), int(cp), proto))
+    mounts = [Mount(str(spec.project_dir), WORKSPACE)]
+    for m in spec.run.mounts:
+        src, dst, mode = split_mount(m)
+        mounts.append(Mount(_host_path(src, spec.project_dir, host.wsl), dst, mode == "ro"))
+    env = dict(spec.run.env)
+    cmd = spec.run.command
+    return RunPlan(
+        gpu_args=gpu_args,
+        ipc_host=spec.run.shm == "host",
+        shm_size=None if spec.run.shm == "host" else spec.run.shm,
+        ulimits=tuple(ulimits),
+        ports=tuple(ports),
+        mounts=tuple(mounts),
+        env=tuple(sorted(env.items())),
+        user=f"{host.uid}:{host.gid}",
+        proxy=proxy,
+        command=(tuple(cmd.split()) if isinstance(cmd, str) else tuple(cmd)) if cmd else None,
+    )
+
+
+def _host_path(src: str, project_dir: Path, wsl: bool) -> str:
+    """Expand ~ and relative paths; translate a Windows path under WSL2 (C:\\data → /mnt/c/data)."""
+    m = re.match(r"^([A-Za-z]):[\\/](.*)$", src)
+    if m:
+        if not wsl:
+            raise PlanError(f"mount source {src!r} is a Windows path, and this host is not WSL2",
+                            fix="use a Linux path in [run] mounts")
+        return f"/mnt/{m.group(1).lower()}/" + m.group(2).replace("\\", "/")
+    p = Path(src).expanduser()
+    return str(p if p.is_absolute() else (project_dir / p).resolve())

@@ -1,0 +1,323 @@
+"""Spec: what the user wrote in `dlbox.toml` (or `[tool.dlbox]` in pyproject.toml), validated.
+
+Unknown keys and wrong types are `SpecError`s naming the file, the line and the valid
+choices. Paths are kept as written; `Spec.project_dir` anchors relative ones.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from dlbox.errors import SpecError
+
+SPEC_FILE = "dlbox.toml"
+
+_VERSION = re.compile(r"^\d+(\.\d+){0,2}([a-z0-9.+]*)$")
+_PY = re.compile(r"^3\.\d{1,2}$")
+_CUDA = re.compile(r"^\d{2}\.\d$")
+_SIZE = re.compile(r"^\d+(\.\d+)?[bkmg]?b?$", re.I)
+_PORT = re.compile(r"^(?:(\d{1,5}):)?(\d{1,5})(?:/(tcp|udp))?$")
+_GPUS = re.compile(r"^(auto|all|none|\d+|\d+(,\d+)*)$")
+
+
+def _as_list(v: Any) -> Any:
+    return [v] if isinstance(v, (str, int)) else v
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class EnvSpec(_Strict):
+    python: str = "3.11"
+    torch: str = "auto"
+    cuda: str = "auto"
+    base: str = "auto"
+    flavor: Literal["runtime", "devel"] = "runtime"
+    apt: list[str] = Field(default_factory=list)
+    pip: list[str] = Field(default_factory=list)
+    requirements: str | None = None
+    find_links: list[str] | Literal["auto", "none"] = "auto"
+
+    @field_validator("python")
+    @classmethod
+    def _python(cls, v: str) -> str:
+        if not _PY.match(v):
+            raise ValueError(f"expected a Python minor version such as \"3.11\", got {v!r}")
+        return v
+
+    @field_validator("torch")
+    @classmethod
+    def _torch(cls, v: str) -> str:
+        if v not in ("auto", "none") and not _VERSION.match(v):
+            raise ValueError(f'expected "auto", "none" or a version such as "2.3.1", got {v!r}')
+        return v
+
+    @field_validator("cuda")
+    @classmethod
+    def _cuda(cls, v: str) -> str:
+        if v != "auto" and not _CUDA.match(v):
+            raise ValueError(f'expected "auto" or a CUDA version such as "12.1", got {v!r}')
+        return v
+
+
+class RunSpec(_Strict):
+    gpus: str | int = "auto"
+    ports: list[str] = Field(default_factory=list)
+    mounts: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    shm: str = "host"
+    command: str | list[str] | None = None
+
+    @field_validator("ports", "mounts", mode="before")
+    @classmethod
+    def _listify(cls, v: Any) -> Any:
+        return _as_list(v)
+
+    @field_validator("ports")
+    @classmethod
+    def _ports(cls, v: list[str]) -> list[str]:
+        for p in v:
+            m = _PORT.match(str(p))
+            if not m or any(int(x) > 65535 or int(x) == 0 for x in m.groups()[:2] if x):
+                raise ValueError(f'expected a port such as "7860" or "8080:80", got {p!r}')
+        return v
+
+    @field_validator("gpus")
+    @classmethod
+    def _gpus(cls, v: str | int) -> str | int:
+        if not _GPUS.match(str(v)):
+            raise ValueError(f'expected "auto", "all", "none", a count or device ids such as "0,2", got {v!r}')
+        return v
+
+    @field_validator("shm")
+    @classmethod
+    def _shm(cls, v: str) -> str:
+        if v != "host" and not _SIZE.match(v):
+            raise ValueError(f'expected "host" (for --ipc=host) or a size such as "8g", got {v!r}')
+        return v
+
+    @field_validator("mounts")
+    @classmethod
+    def _mounts(cls, v: list[str]) -> list[str]:
+        for m in v:
+            split_mount(m)
+        return v
+
+
+def split_mount(m: str) -> tuple[str, str, str]:
+    """"HOST:CONTAINER[:ro|rw]" → (host, container, mode). HOST may be a Windows path (C:\\data)."""
+    drive = ""
+    if re.match(r"^[A-Za-z]:[\\/]", m):
+        drive, m = m[:2], m[2:]
+    parts = m.split(":")
+    if len(parts) not in (2, 3) or not parts[0] or not parts[1].startswith("/") or (
+        len(parts) == 3 and parts[2] not in ("ro", "rw")
+    ):
+        raise ValueError(f'expected "HOST:CONTAINER[:ro]" such as "~/datasets:/datasets:ro", got {drive + m!r}')
+    return drive + parts[0], parts[1], parts[2] if len(parts) == 3 else "rw"
+
+
+class NetSpec(_Strict):
+    proxy: str = "auto"
+    no_proxy: list[str] = Field(default_factory=list)
+    ca_certs: list[str] | Literal["auto", "none"] = "auto"
+    apt_mirror: str | None = None
+    pip_index: str = "auto"
+
+    @field_validator("no_proxy", mode="before")
+    @classmethod
+    def _split(cls, v: Any) -> Any:
+        return [s.strip() for s in v.split(",") if s.strip()] if isinstance(v, str) else v
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy(cls, v: str) -> str:
+        if v not in ("auto", "none") and not re.match(r"^(https?|socks5h?)://[^\s/]+", v):
+            raise ValueError('expected "auto", "none" or a URL such as "http://127.0.0.1:7890"')
+        return v
+
+    @field_validator("apt_mirror", "pip_index")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v not in (None, "auto", "none") and not re.match(r"^https?://\S+$", v):
+            raise ValueError('expected an http(s) URL such as "https://mirrors.ustc.edu.cn/debian"')
+        return v
+
+
+class SpecDoc(_Strict):
+    name: str | None = None
+    env: EnvSpec = Field(default_factory=EnvSpec)
+    run: RunSpec = Field(default_factory=RunSpec)
+    net: NetSpec = Field(default_factory=NetSpec)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^[a-z0-9][a-z0-9_.-]*$", v):
+            raise ValueError("expected lower-case letters, digits, '.', '_' or '-' (it becomes an image name)")
+        return v
+
+
+SECTIONS: dict[str, type[BaseModel]] = {"env": EnvSpec, "run": RunSpec, "net": NetSpec}
+
+
+class Spec(BaseModel):
+    """A validated spec plus where it came from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    doc: SpecDoc
+    file: Path | None
+    project_dir: Path
+
+    @property
+    def env(self) -> EnvSpec:
+        return self.doc.env
+
+    @property
+    def run(self) -> RunSpec:
+        return self.doc.run
+
+    @property
+    def net(self) -> NetSpec:
+        return self.doc.net
+
+    @property
+    def name(self) -> str:
+        if self.doc.name:
+            return self.doc.name
+        slug = re.sub(r"[^a-z0-9_.-]+", "-", self.project_dir.name.lower()).strip("-.")
+        return slug or "project"
+
+    def to_dict(self) -> dict:
+        return self.doc.model_dump()
+
+
+# ---------------------------------------------------------------------------------------------
+# loading
+
+
+def find_spec_file(project_dir: Path) -> tuple[Path | None, str]:
+    """The file holding the spec and the TOML table prefix inside it ("" or "tool.dlbox.")."""
+    f = project_dir / SPEC_FILE
+    if f.is_file():
+        return f, ""
+    pp = project_dir / "pyproject.toml"
+    if pp.is_file():
+        try:
+            data = tomllib.loads(pp.read_text())
+        except tomllib.TOMLDecodeError:
+            return None, ""
+        if "dlbox" in data.get("tool", {}):
+            return pp, "tool.dlbox."
+    return None, ""
+
+
+def load_spec(project_dir: Path | str = ".", *, required: bool = True) -> Spec:
+    """Read and validate the project's spec. Raises SpecError naming file and line."""
+    project_dir = Path(project_dir).expanduser().resolve()
+    if not project_dir.is_dir():
+        raise SpecError(f"{project_dir}: no such project directory")
+    file, prefix = find_spec_file(project_dir)
+    if file is None:
+        if required:
+            raise SpecError(
+                f"no {SPEC_FILE} in {project_dir} (nor [tool.dlbox] in pyproject.toml)",
+                fix=f"dlbox init {project_dir}",
+            )
+        return Spec(doc=SpecDoc(), file=None, project_dir=project_dir)
+    text = file.read_text()
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{file}: not valid TOML: {exc}") from None
+    if prefix:
+        raw = raw["tool"]["dlbox"]
+    doc = _validate(raw, text, file, prefix)
+    spec = Spec(doc=doc, file=file, project_dir=project_dir)
+    _check_paths(spec, text, prefix)
+    return spec
+
+
+def _validate(raw: dict, text: str, file: Path, prefix: str) -> SpecDoc:
+    try:
+        return SpecDoc.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise SpecError(_describe(err, text, file, prefix)) from None
+
+
+def _describe(err: dict, text: str, file: Path, prefix: str) -> str:
+    loc = [str(p) for p in err["loc"]]
+    section = loc[0] if len(loc) > 1 and loc[0] in SECTIONS else None
+    key = loc[1] if section else loc[0]
+    line = locate(text, prefix + section if section else prefix.rstrip("."), key)
+    where = f"{file}:{line}" if line else str(file)
+    table = f"[{prefix}{section}]" if section else (f"[{prefix.rstrip('.')}]" if prefix else "the top level")
+    if err["type"] == "extra_forbidden":
+        valid = list((SECTIONS[section] if section else SpecDoc).model_fields)
+        close = difflib.get_close_matches(key, valid, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        return f"{where}: unknown key '{key}' in {table}{hint}; valid keys: {', '.join(valid)}"
+    what = f"'{key}' in {table}" if section else f"'{key}'"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "literal_error":
+        msg = "expected one of " + err["ctx"]["expected"]
+    elif err["type"].endswith("_type"):
+        model = SECTIONS[section] if section else SpecDoc
+        field = model.model_fields.get(key)
+        expected = _type_name(field.annotation) if field else "another type"
+        msg = f"expected {expected}, got {type(err.get('input')).__name__} {err.get('input')!r}"
+    return f"{where}: {what}: {msg}"
+
+
+def _type_name(annotation: Any) -> str:
+    text = str(annotation).replace("typing.", "")
+    text = re.sub(r"Literal\[([^\]]*)\]", r"\1", text)
+    return text.replace("str", "a string").replace("int", "an integer").replace("list[a string]", "a list of strings") \
+        .replace("dict[a string, a string]", "a table of strings").replace(" | None", "").replace(" | ", " or ")
+
+
+def locate(text: str, table: str, key: str) -> int | None:
+    """1-based line of `key` inside `[table]` (table "" = top level), else of the table header."""
+    current = ""
+    header_line = None
+    for n, line in enumerate(text.splitlines(), 1):
+        s = line.strip()
+        m = re.match(r"^\[([^\[\]]+)\]", s)
+        if m:
+            current = m.group(1).strip().replace(" ", "")
+            if current == (f"{table}.{key}" if table else key):
+                return n  # the key is itself a table: [envv]
+            if current == table:
+                header_line = n
+            continue
+        if current == table and re.match(rf"^[\"']?{re.escape(key)}[\"']?\s*=", s):
+            return n
+        if table and current == "" and re.match(rf"^{re.escape(table)}\.{re.escape(key)}\s*=", s):
+            return n  # dotted keys: env.python = "3.11"
+    return header_line
+
+
+def _check_paths(spec: Spec, text: str, prefix: str) -> None:
+    req = spec.env.requirements
+    if req and not (spec.project_dir / req).is_file():
+        line = locate(text, prefix + "env", "requirements")
+        raise SpecError(
+            f"{spec.file}:{line}: [env] requirements = {req!r}: no such file in {spec.project_dir}",
+            fix="fix the path, or remove the key to install no requirements file",
+        )
+    if isinstance(spec.env.find_links, list):
+        for d in spec.env.find_links:
+            p = Path(d).expanduser()
+            p = p if p.is_absolute() else spec.project_dir / p
+            if not p.is_dir():
+                line = locate(text, prefix + "env", "find_links")
+                raise SpecError(f"{spec.file}:{line}: [env] find_links entry {d!r} is not a directory")

@@ -1,0 +1,122 @@
+"""The verbs' work, in order: load the spec, observe the host, plan, get the image, run.
+
+Each function returns a result; `dlbox.commands.core` prints it.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from dlbox.engine.build import BuildResult, bake, build
+from dlbox.engine.docker import Docker
+from dlbox.engine.images import Availability, ensure_base
+from dlbox.engine.run import (RunOptions, ca_for, check_mounts, check_ports, container_name, container_state,
+                              interactive, run_argv, run_env, start_detached)
+from dlbox.errors import HostError
+from dlbox.host import Host
+from dlbox.host.observe import observe
+from dlbox.plan import Plan, find_links_dirs, resolve
+from dlbox.spec import Spec, load_spec
+
+Say = Callable[[str], None]
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+@dataclass
+class Project:
+    spec: Spec
+    host: Host
+    plan: Plan
+    docker: Docker | None
+    availability: Availability | None = None
+
+    @property
+    def spec_file(self) -> str:
+        return self.spec.file.name if self.spec.file else "dlbox.toml"
+
+
+def load_project(path: str | Path = ".", *, docker: Docker | None = None, overrides: dict | None = None,
+                 host: Host | None = None, check_images: bool = False, say: Say = _stderr) -> Project:
+    """Spec → Host → Plan. With `docker`, engine facts count; with `check_images` too, whether
+    the preferred base image can be had (local or pulled now) decides between it and the fallback."""
+    spec = load_spec(path)
+    if host is None:
+        explicit = None if spec.env.find_links in ("auto", "none") else find_links_dirs(spec, Host())
+        host = observe(docker=docker, find_links=explicit)
+    availability = Availability(docker, say=say) if docker is not None and check_images else None
+    plan = resolve(spec, host, overrides=overrides, image_available=availability)
+    return Project(spec, host, plan, docker, availability)
+
+
+def ensure_image(p: Project, *, force: bool = False, quiet: bool = False, say: Say = _stderr) -> BuildResult:
+    assert p.docker is not None
+    ensure_base(p.docker, p.plan.build.base_image, p.availability or Availability(p.docker, say=say),
+                mirror=p.plan.build.apt_mirror, say=say)
+    return build(p.docker, p.plan, p.spec.to_dict(), project_dir=p.spec.project_dir, spec_file=p.spec_file,
+                 quiet=quiet, force=force)
+
+
+def bake_image(p: Project, env_image: str, *, quiet: bool = False) -> BuildResult:
+    import subprocess
+
+    rev = subprocess.run(["git", "-C", str(p.spec.project_dir), "rev-parse", "HEAD"], capture_output=True, text=True)
+    labels = {"org.dlbox.baked": "true", "org.dlbox.env_image": env_image}
+    if rev.returncode == 0:
+        labels["org.opencontainers.image.revision"] = rev.stdout.strip()
+    return bake(p.docker, p.plan, env_image=env_image, project_dir=p.spec.project_dir, labels=labels, quiet=quiet)
+
+
+def ensure_container(p: Project, image: str, *, public: bool = False, say: Say = _stderr) -> tuple[str, bool]:
+    """The project's long-running container, (re)created when missing or out of date."""
+    name = container_name(p.plan)
+    state = container_state(p.docker, name)
+    if state and state["running"] and state["image"] == image:
+        return name, False
+    if state:
+        if state["running"]:
+            say(f"the environment changed: recreating {name}")
+        p.docker.run(["rm", "-f", name], timeout=60)
+    check_mounts(p.plan)
+    check_ports(p.docker, p.plan.run.ports)
+    command = p.plan.run.command or ("sleep", "infinity")
+    opts = RunOptions(image=image, command=command, name=name, detach=True, remove=False, public=public,
+                      ca_bundle=ca_for(p.plan))
+    start_detached(p.docker, p.plan, opts)
+    return name, True
+
+
+def exec_argv(p: Project, name: str, command: tuple[str, ...], *, tty: bool) -> list[str]:
+    argv = ["exec", "-i"] + (["-t"] if tty else [])
+    argv += ["--user", p.plan.run.user, "--workdir", "/workspace", name]
+    return argv + list(command)
+
+
+def exec_in(p: Project, command: tuple[str, ...], *, tty: bool | None = None) -> int:
+    name = container_name(p.plan)
+    state = container_state(p.docker, name)
+    if not state or not state["running"]:
+        raise HostError(f"no running container for {p.plan.project}", fix="dlbox up")
+    tty = sys.stdin.isatty() and sys.stdout.isatty() if tty is None else tty
+    return interactive(p.docker, exec_argv(p, name, command, tty=tty), tty=tty)
+
+
+def run_once(p: Project, image: str, command: tuple[str, ...], *, public: bool = False,
+             tty: bool | None = None) -> int:
+    tty = sys.stdin.isatty() and sys.stdout.isatty() if tty is None else tty
+    check_mounts(p.plan)
+    check_ports(p.docker, p.plan.run.ports)
+    opts = RunOptions(image=image, command=command or p.plan.run.command or ("bash",), tty=tty, public=public,
+                      ca_bundle=ca_for(p.plan))
+    return interactive(p.docker, run_argv(p.plan, opts), env=run_env(p.plan), tty=tty)
+
+
+def down(p: Project) -> bool:
+    name = container_name(p.plan)
+    return p.docker.run(["rm", "-f", name], check=False, timeout=120).returncode == 0 and \
+        container_state(p.docker, name) is None
