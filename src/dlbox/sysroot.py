@@ -1,0 +1,201 @@
+"""The one place every host probe reads through, pointable at another root.
+
+`SysRoot("/")` observes this machine. `SysRoot(DIR)` observes a saved or mounted one:
+files are read under DIR (`DIR/etc/docker/daemon.json`, `DIR/proc/version`, …) and
+command outputs come from files instead of processes, so no live command ever runs:
+
+    DIR/.dlbox/env.json                 environment variables (HOME, PWD, http_proxy, …)
+    DIR/.dlbox/commands/NAME.txt        stdout of the command NAME (see COMMANDS)
+    DIR/.dlbox/commands/NAME.rc         its exit status (default 0)
+    DIR/.dlbox/commands/NAME.err        its stderr
+    DIR/.dlbox/commands/ulimit-l.txt    the memlock hard limit in KiB, or "unlimited"
+    DIR/.dlbox/commands/free-bytes.json {"/var/lib/docker": 123456789}
+
+A command with none of these files is "not installed". Executables are looked up in
+DIR/usr/local/bin, DIR/usr/bin, DIR/bin, DIR/usr/sbin, DIR/snap/bin.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import resource
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+# Saved-output names → the live argv that produces them. docker itself is run through
+# dlbox.engine.docker (the one docker choke point), never from here.
+COMMANDS: dict[str, list[str]] = {
+    "nvidia-smi": ["nvidia-smi"],
+    "nvidia-smi-query": ["nvidia-smi", "--query-gpu=name,compute_cap", "--format=csv,noheader"],
+    "nvidia-ctk-version": ["nvidia-ctk", "--version"],
+}
+FAKE_PATH = ("usr/local/bin", "usr/bin", "bin", "usr/sbin", "sbin", "snap/bin")
+
+
+@dataclass(frozen=True)
+class Output:
+    """What a command printed. `returncode` 127 means it is not installed."""
+
+    returncode: int
+    stdout: str
+    stderr: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+NOT_INSTALLED = Output(127, "", "not installed")
+
+
+@dataclass(frozen=True)
+class SysRoot:
+    root: Path = Path("/")
+
+    @property
+    def live(self) -> bool:
+        return self.root.resolve() == Path("/")
+
+    # -- files ---------------------------------------------------------------------------
+
+    def path(self, p: str | os.PathLike) -> Path:
+        """The real location of the absolute host path `p` under this root."""
+        return self.root / str(p).lstrip("/")
+
+    def read_text(self, p: str | os.PathLike) -> str | None:
+        """File contents, or None when missing or unreadable."""
+        try:
+            return self.path(p).read_text(errors="replace")
+        except (OSError, UnicodeError):
+            return None
+
+    def exists(self, p: str | os.PathLike) -> bool:
+        return self.path(p).exists()
+
+    def glob(self, directory: str, pattern: str) -> list[str]:
+        """Host paths (not real paths) of files in `directory` matching `pattern`, sorted."""
+        d = self.path(directory)
+        try:
+            return sorted(str(Path(directory) / q.name) for q in d.glob(pattern) if q.is_file())
+        except OSError:
+            return []
+
+    def mtime(self, p: str) -> float | None:
+        try:
+            return self.path(p).stat().st_mtime
+        except OSError:
+            return None
+
+    # -- process state -------------------------------------------------------------------
+
+    def env(self) -> Mapping[str, str]:
+        if self.live:
+            return os.environ
+        text = self.read_text("/.dlbox/env.json")
+        return json.loads(text) if text else {}
+
+    def home(self) -> str:
+        """Home of the invoking user (SUDO_USER's when run through sudo), as a host path."""
+        env = self.env()
+        if self.live:
+            sudo_user = env.get("SUDO_USER")
+            if sudo_user:
+                try:
+                    return pwd.getpwnam(sudo_user).pw_dir
+                except KeyError:
+                    pass
+            return str(Path.home())
+        return env.get("HOME", "/root")
+
+    def cwd(self) -> str:
+        return os.getcwd() if self.live else self.env().get("PWD", "/")
+
+    def which(self, name: str) -> str | None:
+        """Host path of the executable `name`, or None."""
+        if self.live:
+            return shutil.which(name)
+        for d in FAKE_PATH:
+            if self.path(f"/{d}/{name}").exists():
+                return f"/{d}/{name}"
+        return None
+
+    def realpath(self, p: str) -> str:
+        """Symlinks resolved, as a host path (a fake root's links are read as stored)."""
+        if self.live:
+            return os.path.realpath(p)
+        try:
+            target = os.readlink(self.path(p))
+        except OSError:
+            return p
+        return target if target.startswith("/") else str(Path(p).parent / target)
+
+    def command(self, name: str, *, timeout: float = 5.0) -> Output:
+        """Run the command `name` from COMMANDS live, or read its saved output."""
+        if not self.live:
+            return self.saved(name)
+        argv = COMMANDS[name]
+        if not shutil.which(argv[0]):
+            return NOT_INSTALLED
+        try:
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return Output(124, "", f"{argv[0]} did not answer within {timeout:.0f} s")
+        except OSError as exc:
+            return Output(126, "", str(exc))
+        return Output(p.returncode, p.stdout, p.stderr)
+
+    def saved(self, name: str) -> Output:
+        """A saved command output under DIR/.dlbox/commands/, or NOT_INSTALLED."""
+        base = self.path(f"/.dlbox/commands/{name}")
+        parts = {ext: base.with_name(base.name + ext) for ext in (".txt", ".json", ".rc", ".err")}
+        if not any(p.exists() for p in parts.values()):
+            return NOT_INSTALLED
+        out = next((p.read_text() for k, p in parts.items() if k in (".txt", ".json") and p.exists()), "")
+        rc = int(parts[".rc"].read_text().strip()) if parts[".rc"].exists() else 0
+        err = parts[".err"].read_text() if parts[".err"].exists() else ""
+        return Output(rc, out, err)
+
+    def docker_info(self) -> Output:
+        """`docker info --format '{{json .}}'`, run once through the docker choke point."""
+        if not self.live:
+            return self.saved("docker-info")
+        from dlbox.engine.docker import Docker
+        from dlbox.errors import DlboxError
+
+        if not shutil.which("docker"):
+            return NOT_INSTALLED
+        try:
+            p = Docker().run(["info", "--format", "{{json .}}"], check=False, timeout=5)
+        except DlboxError as exc:
+            return Output(124, "", exc.message)
+        return Output(p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace"))
+
+    def memlock_hard_kib(self) -> int | None:
+        """The memlock hard limit in KiB; None means unlimited."""
+        if self.live:
+            hard = resource.getrlimit(resource.RLIMIT_MEMLOCK)[1]
+            return None if hard == resource.RLIM_INFINITY else hard // 1024
+        text = (self.saved("ulimit-l").stdout or "unlimited").strip()
+        return None if text == "unlimited" else int(text)
+
+    def free_bytes(self, p: str) -> int | None:
+        """Free bytes on the filesystem holding host path `p`; None when unknown."""
+        if not self.live:
+            text = self.saved("free-bytes").stdout
+            return json.loads(text).get(p) if text else None
+        probe = Path(p)
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent  # the data root may not exist yet on a fresh engine
+        try:
+            st = os.statvfs(probe)
+        except OSError:
+            return None
+        return st.f_bavail * st.f_frsize
+
+    def clock_ticks(self) -> int:
+        return os.sysconf("SC_CLK_TCK") if self.live else 100
