@@ -1,0 +1,224 @@
+"""What dlbox knows about drivers, CUDA, torch wheels and images — as data.
+
+The JSON files next to this module are the catalog (see STYLE.md "Knowledge as validated
+data"). Every row carries a `source`; rows that are reasoned rather than read carry
+`"status": "inferred"` and say why. `load()` validates all files once per process (pydantic)
+and returns an immutable `Catalog`; callers never touch the JSON directly.
+
+The numbers come from /work/shared/reference/compat.json (driver/CUDA/torch/NGC) and the
+sources named per row; nothing here is computed.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+def vkey(version: str) -> tuple[int, ...]:
+    """Sort key for dotted numeric versions ("12.10" > "12.9", "470.199.02" > "470.86")."""
+    return tuple(int(p) for p in version.split("."))
+
+
+class _Row(BaseModel):
+    model_config = _FROZEN
+    source: str
+
+    @field_validator("source")
+    @classmethod
+    def _source_not_empty(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("every catalog row needs a source")
+        return v
+
+
+class SmiSample(BaseModel):
+    model_config = _FROZEN
+    driver: str
+    cuda: str
+    status: str
+
+
+class CudaDriverRow(_Row):
+    cuda: str
+    toolkit_exists: bool
+    min_driver_linux: str | None
+    min_driver_linux_latest_update: str | None
+    min_driver_windows: str | None
+    minor_compat_floor_linux: str | None
+    nvidia_smi_samples: tuple[SmiSample, ...]
+    status: str
+    notes: str = ""
+
+
+class DriverBranchRow(_Row):
+    branch: int
+    cuda_max: str
+    status: str
+
+
+class MinorCompatRow(_Row):
+    major: int
+    floor_linux: str
+    floor_windows: str | None
+    status: str
+
+
+class Variant(BaseModel):
+    model_config = _FROZEN
+    name: str  # "cu126" | "cpu"
+    cuda: str | None
+    status: str  # verified | unverified | experimental
+    note: str = ""
+
+
+class TorchRow(_Row):
+    version: str
+    torchvision: str
+    torchaudio: str
+    python_min: str
+    python_max: str
+    python_note: str
+    variants: tuple[Variant, ...]
+    status: str
+    notes: str = ""
+
+    def variant(self, name: str) -> Variant | None:
+        return next((v for v in self.variants if v.name == name), None)
+
+
+class TorchArchRow(_Row):
+    torch_min: str
+    torch_max: str
+    variant: str
+    archs: tuple[str, ...]
+    ptx: str | None
+    status: str
+    reasoning: str = ""
+
+
+class CudaTagRow(_Row):
+    cuda: str
+    patch: str
+    os: str
+    cudnn_part: str | None
+    tags: tuple[str, ...]
+    status: str
+
+
+class NgcRow(_Row):
+    container: str
+    image: str
+    pytorch: str
+    cuda: str
+    cuda_detail: str
+    ubuntu: str
+    python: str
+    min_driver_branch: int | None
+    min_driver: str
+    verified_fields: tuple[str, ...]
+    unverified_fields: tuple[str, ...]
+    status: str
+    notes: str = ""
+
+
+class GpuNameRow(_Row):
+    match: str
+    compute_cap: str
+    status: str
+
+
+class OsPythonRow(_Row):
+    os: str
+    image: str
+    python: str
+    install: str
+    status: str
+
+
+class PreferenceRow(_Row):
+    python: str
+    os: str
+    image: str | None = None
+    install: str | None = None
+
+
+class FlavorRow(_Row):
+    image: str
+    flavor: str
+    has_nvcc: bool
+    contents: str
+
+
+class BuildDepRow(_Row):
+    package: str
+
+
+class Catalog(BaseModel):
+    model_config = _FROZEN
+    cuda_driver: tuple[CudaDriverRow, ...]
+    driver_branches: tuple[DriverBranchRow, ...]
+    minor_compat: tuple[MinorCompatRow, ...]
+    torch: tuple[TorchRow, ...]
+    torch_arch: tuple[TorchArchRow, ...]
+    cuda_tags: tuple[CudaTagRow, ...]
+    ngc: tuple[NgcRow, ...]
+    gpu_names: tuple[GpuNameRow, ...]
+    os_python: tuple[OsPythonRow, ...]
+    cpu_bases: tuple[PreferenceRow, ...]
+    cuda_os: tuple[PreferenceRow, ...]
+    flavors: tuple[FlavorRow, ...]
+    pytorch_tags: dict
+    build_deps: tuple[BuildDepRow, ...]
+
+    # -- lookups (pure, small) -------------------------------------------------------
+    def cuda_row(self, cuda: str) -> CudaDriverRow | None:
+        return next((r for r in self.cuda_driver if r.cuda == cuda), None)
+
+    def torch_row(self, version: str) -> TorchRow | None:
+        return next((r for r in self.torch if r.version == version), None)
+
+    def minor_floor(self, major: int) -> MinorCompatRow | None:
+        return next((r for r in self.minor_compat if r.major == major), None)
+
+    def arch_row(self, torch: str, variant: str) -> TorchArchRow | None:
+        k = vkey(torch)
+        return next(
+            (r for r in self.torch_arch
+             if r.variant == variant and vkey(r.torch_min) <= k <= vkey(r.torch_max)),
+            None,
+        )
+
+    def tag_rows(self, cuda: str) -> tuple[CudaTagRow, ...]:
+        return tuple(r for r in self.cuda_tags if r.cuda == cuda)
+
+
+def _read(name: str) -> dict:
+    return json.loads(resources.files(__name__).joinpath(name).read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=1)
+def load() -> Catalog:
+    """Read and validate every catalog file (once per process); raise on a bad row."""
+    images = _read("images.json")
+    return Catalog(
+        cuda_driver=_read("cuda_driver.json")["rows"],
+        driver_branches=_read("driver_branches.json")["rows"],
+        minor_compat=_read("minor_compat.json")["rows"],
+        torch=_read("torch.json")["rows"],
+        torch_arch=_read("torch_arch.json")["rows"],
+        cuda_tags=_read("nvidia_cuda_tags.json")["rows"],
+        ngc=_read("ngc_pytorch.json")["rows"],
+        gpu_names=_read("gpu_names.json")["rows"],
+        os_python=images["os_python"],
+        cpu_bases=images["cpu_base_preference"],
+        cuda_os=images["cuda_os_preference"],
+        flavors=images["flavors"],
+        pytorch_tags=images["pytorch_pytorch_tags"],
+        build_deps=_read("cuda_build_deps.json")["rows"],
+    )
