@@ -133,6 +133,8 @@ class BuildPlan:
     proxy: Proxy
     network_host: bool                # build steps use the host network (loopback proxy)
     command: tuple[str, ...] | None
+    python_dev: bool = False          # headers for building extensions (devel images)
+    no_build_isolation: tuple[str, ...] = ()   # CUDA-compiling packages that import torch while building
 
 
 @dataclass(frozen=True)
@@ -297,6 +299,13 @@ def _build_plan(spec: Spec, host: Host, choice: ImageChoice, proxy: Proxy, reaso
         reasons.append("the proxy is on this host's loopback, so build steps use the host network to reach it")
     links = find_links_dirs(spec, host)
     cmd = spec.run.command
+    from dlbox.catalog import load as load_catalog
+
+    build_deps = {d.package for d in load_catalog().build_deps}
+    no_isolation = tuple(sorted(set(_requirement_names(spec)) & build_deps)) if choice.has_nvcc else ()
+    if no_isolation:
+        reasons.append(f"{', '.join(no_isolation)} build without isolation so they compile against the planned torch "
+                       "(their setup.py imports torch)")
     return BuildPlan(
         base_image=choice.base_image,
         base_os=choice.base_os,
@@ -314,6 +323,8 @@ def _build_plan(spec: Spec, host: Host, choice: ImageChoice, proxy: Proxy, reaso
         proxy=proxy,
         network_host=network_host,
         command=(tuple(cmd.split()) if isinstance(cmd, str) else tuple(cmd)) if cmd else None,
+        python_dev=choice.has_nvcc and choice.python_install.startswith("apt:"),
+        no_build_isolation=no_isolation,
     )
 
 

@@ -120,3 +120,27 @@ def down(p: Project) -> bool:
     name = container_name(p.plan)
     return p.docker.run(["rm", "-f", name], check=False, timeout=120).returncode == 0 and \
         container_state(p.docker, name) is None
+
+
+def verify(p: Project, image: str, *, require_gpu: bool = False) -> list:
+    """Run the in-container probe (templates/verify_inside.py) with the project's run flags and
+    turn its observations into checks. A container that cannot even start is one `fail`."""
+    import json
+    from pathlib import Path
+
+    from dlbox.engine.run import explain_run_failure
+    from dlbox.gpu.verify import checks_from_observations
+    from dlbox.report import Check
+
+    script = (Path(__file__).parent / "templates" / "verify_inside.py").read_text()
+    opts = RunOptions(image=image, command=("python", "-"), interactive=True, ca_bundle=ca_for(p.plan))
+    proc = p.docker.run(run_argv(p.plan, opts), input=script, check=False, env=run_env(p.plan), timeout=600)
+    if proc.returncode != 0:
+        err = explain_run_failure(p.docker.error(proc.stderr.decode(errors="replace"), "docker run"))
+        return [Check("container-start", "fail", err.message, err.fix or "")]
+    try:
+        obs = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+    except (json.JSONDecodeError, IndexError):
+        return [Check("container-start", "fail", "the probe printed no JSON: " + proc.stderr.decode(errors="replace")[-300:])]
+    return checks_from_observations(obs, driver=p.host.driver, expect_nvcc=p.plan.choice.has_nvcc,
+                                    require_gpu=require_gpu)

@@ -192,6 +192,24 @@ def plan(
         out.print(f"[{style}]{line}[/{style}]")
 
 
+def verify(
+    path: Path = PathArg,
+    as_json: bool = typer.Option(False, "--json", help="a list of {id, status, detail}"),
+    require_gpu: bool = typer.Option(False, "--require-gpu", help="a missing GPU is a failure, not a skip"),
+):
+    """Prove the environment works inside its container: GPU, torch, nvcc, shm, ulimits."""
+    from dlbox.report import exit_code, print_checks
+
+    p = _project(path, check_images=True)
+    image = _built(p, quiet=as_json)
+    checks = workflow.verify(p, image, require_gpu=require_gpu)
+    if as_json:
+        print(json.dumps([{k: v for k, v in c.to_dict().items() if k != "fix" or v} for c in checks], indent=2))
+    else:
+        print_checks(checks, as_json=False, console=out)
+    raise typer.Exit(exit_code(checks))
+
+
 def base_bootstrap(ref: str = typer.Argument("debian:bookworm-slim", help="debian:SUITE[-slim]"),
                    mirror: Optional[str] = typer.Option(None, "--mirror", help="Debian mirror URL")):
     """Make a Debian base image from packages, without any registry."""
@@ -213,6 +231,7 @@ def register(app: typer.Typer) -> None:
     app.command()(shell)
     app.command(name="exec", context_settings=passthrough)(exec_)
     app.command(context_settings=passthrough)(run)
+    app.command()(verify)
     app.command()(down)
     app.command()(ls)
     app.command()(logs)

@@ -251,7 +251,8 @@ def choose(
     deps = sorted({p for p in req.packages} & {d.package for d in cat.build_deps})
     nvcc = req.flavor == "devel" or bool(deps)
     if deps:
-        reasons.append(f"{', '.join(deps)} compile CUDA code at install time, so the image needs nvcc "
+        verb = "compiles" if len(deps) == 1 else "compile"
+        reasons.append(f"{', '.join(deps)} {verb} CUDA code at install time, so the image needs nvcc "
                        "(a devel image) [cuda_build_deps.json]")
     cuda_max, note = effective_cuda_max(driver) if driver else (None, None)
     if note:

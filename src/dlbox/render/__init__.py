@@ -80,7 +80,7 @@ def _python_packages(plan: Plan) -> list[str]:
     inst = plan.build.python_install
     if inst.startswith("apt:"):
         py = inst.split(":", 1)[1]
-        return [py, f"{py}-venv"] if py != "python3" else ["python3", "python3-venv"]
+        return [py, f"{py}-venv"] + ([f"{py}-dev"] if plan.build.python_dev else [])
     return []
 
 
@@ -130,6 +130,8 @@ def pip_steps(plan: Plan) -> list[dict]:
             mounts.append({"source": b.requirements, "target": "/tmp/dlbox/requirements.txt"})
             args += ["-r", "/tmp/dlbox/requirements.txt"]
         args += list(b.pip)
+        for name in b.no_build_isolation:
+            args += ["--no-build-isolation-package", name]
         constraints = [shlex.quote(torch.requirement)] if torch is not None else []
         if constraints:
             args += ["--constraint", "/tmp/dlbox-constraints.txt"]

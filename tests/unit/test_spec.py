@@ -1,0 +1,115 @@
+"""Spec loading: valid files, and every kind of typo named with file, line and choices."""
+
+from pathlib import Path
+
+import pytest
+
+from dlbox.errors import SpecError
+from dlbox.spec import load_spec, split_mount
+
+
+def write(tmp_path: Path, text: str, name: str = "dlbox.toml") -> Path:
+    (tmp_path / name).write_text(text)
+    return tmp_path
+
+
+def error_of(tmp_path: Path, text: str, name: str = "dlbox.toml") -> str:
+    with pytest.raises(SpecError) as exc:
+        load_spec(write(tmp_path, text, name))
+    return str(exc.value)
+
+
+def test_defaults_without_keys(tmp_path):
+    spec = load_spec(write(tmp_path, "[env]\n"))
+    assert spec.env.python == "3.11" and spec.env.torch == "auto" and spec.run.shm == "host"
+    assert spec.net.proxy == "auto" and spec.net.ca_certs == "auto" and spec.env.find_links == "auto"
+
+
+def test_name_defaults_to_directory(tmp_path):
+    d = tmp_path / "My Project"
+    d.mkdir()
+    assert load_spec(write(d, "")).name == "my-project"
+
+
+def test_unknown_key_names_file_line_and_valid_keys(tmp_path):
+    msg = error_of(tmp_path, '[env]\npython = "3.11"\npythn = "3.10"\n')
+    assert msg.startswith(f"{tmp_path / 'dlbox.toml'}:3:")
+    assert "unknown key 'pythn' in [env]" in msg and "did you mean 'python'" in msg
+    assert "valid keys: python, torch, cuda, base, flavor, apt, pip, requirements, find_links" in msg
+
+
+def test_unknown_table(tmp_path):
+    msg = error_of(tmp_path, '[env]\n\n[rnu]\ngpus = "all"\n')
+    assert ":3:" in msg and "unknown key 'rnu'" in msg and "did you mean 'run'" in msg
+
+
+def test_wrong_type_names_expected_type(tmp_path):
+    msg = error_of(tmp_path, "[run]\nshm = 'host'\ngpus = 1.5\n")
+    assert ":3:" in msg and "'gpus' in [run]" in msg and "expected a string or an integer, got float 1.5" in msg
+
+
+def test_list_given_as_string(tmp_path):
+    msg = error_of(tmp_path, '[env]\napt = "git"\n')
+    assert ":2:" in msg and "expected a list of strings" in msg
+
+
+def test_literal_lists_choices(tmp_path):
+    msg = error_of(tmp_path, '[env]\nflavor = "dev"\n')
+    assert ":2:" in msg and "'runtime' or 'devel'" in msg
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ('[env]\npython = "311"\n', "Python minor version"),
+        ('[env]\ntorch = "latest"\n', '"auto", "none" or a version'),
+        ('[env]\ncuda = "12"\n', "CUDA version"),
+        ('[run]\nports = ["http"]\n', "port"),
+        ('[run]\nports = ["70000"]\n', "port"),
+        ('[run]\ngpus = "some"\n', "device ids"),
+        ('[run]\nshm = "lots"\n', "size"),
+        ('[run]\nmounts = ["/data"]\n', "HOST:CONTAINER"),
+        ('[net]\nproxy = "127.0.0.1:7890"\n', "URL"),
+        ('[net]\napt_mirror = "mirrors.ustc.edu.cn"\n', "http(s) URL"),
+        ('name = "My App"\n', "lower-case"),
+    ],
+)
+def test_bad_values(tmp_path, text, words):
+    assert words in error_of(tmp_path, text)
+
+
+def test_missing_requirements_file(tmp_path):
+    msg = error_of(tmp_path, '[env]\nrequirements = "reqs.txt"\n')
+    assert ":2:" in msg and "no such file" in msg
+
+
+def test_missing_find_links_dir(tmp_path):
+    msg = error_of(tmp_path, '[env]\nfind_links = ["wheels"]\n')
+    assert "not a directory" in msg
+
+
+def test_invalid_toml(tmp_path):
+    assert "not valid TOML" in error_of(tmp_path, "[env\n")
+
+
+def test_no_spec_file_says_how_to_make_one(tmp_path):
+    with pytest.raises(SpecError) as exc:
+        load_spec(tmp_path)
+    assert exc.value.fix.startswith("dlbox init")
+
+
+def test_pyproject_tool_table_with_line(tmp_path):
+    text = '[project]\nname = "x"\n\n[tool.dlbox.env]\npython = "3.11"\ntorhc = "2.3.1"\n'
+    msg = error_of(tmp_path, text, "pyproject.toml")
+    assert "pyproject.toml:6:" in msg and "[tool.dlbox.env]" in msg
+
+
+def test_pyproject_tool_table_loads(tmp_path):
+    spec = load_spec(write(tmp_path, '[tool.dlbox.run]\nports = "7860"\n', "pyproject.toml"))
+    assert spec.run.ports == ["7860"]
+
+
+def test_windows_mounts_are_valid_syntax():
+    assert split_mount("C:\\data:/data") == ("C:\\data", "/data", "rw")
+    assert split_mount("C:/data:/data:ro") == ("C:/data", "/data", "ro")
+    assert split_mount("~/datasets:/datasets:ro") == ("~/datasets", "/datasets", "ro")
