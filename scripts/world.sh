@@ -24,8 +24,7 @@ SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
 
 install_packages() {
   local pkgs=()
-  [ -x /usr/bin/dockerd ] || pkgs+=(docker.io)
-  [ -x /usr/bin/docker ] || pkgs+=(docker.io)
+  { command -v dockerd >/dev/null && [ -x /usr/bin/docker ]; } || pkgs+=(docker.io)
   command -v mmdebstrap >/dev/null || pkgs+=(mmdebstrap)
   command -v zstd >/dev/null || pkgs+=(zstd)
   command -v curl >/dev/null || pkgs+=(curl)

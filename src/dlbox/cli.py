@@ -12,6 +12,8 @@ import sys
 import typer
 from rich.console import Console
 
+from rich.markup import escape
+
 from dlbox.errors import DlboxError
 
 app = typer.Typer(
@@ -40,16 +42,21 @@ _register_all()
 
 
 def main() -> None:
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     try:
         # standalone_mode=False: click returns the exit code of typer.Exit instead of raising
         code = app(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
     except DlboxError as exc:
-        err.print(f"[bold red]error:[/bold red] {exc.message}", highlight=False)
+        err.print(f"[bold red]error:[/bold red] {escape(exc.message)}", highlight=False)
         if exc.fix:
-            err.print(f"  [bold]fix:[/bold] {exc.fix}", highlight=False)
+            err.print(f"  [bold]fix:[/bold] {escape(exc.fix)}", highlight=False)
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        # a file the user named cannot be read or written: say which, not a traceback
+        where = f": {exc.filename}" if exc.filename else ""
+        err.print(f"[bold red]error:[/bold red] {escape(str(exc.strerror or exc))}{escape(where)}", highlight=False)
+        sys.exit(1)
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/yellow]")
         sys.exit(130)

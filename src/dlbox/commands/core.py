@@ -9,24 +9,25 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from dlbox import workflow
 from dlbox.engine.docker import Docker
 
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
 
 PathArg = typer.Argument(Path("."), help="project directory", show_default=False)
 
 
 def _say(msg: str) -> None:
-    err.print(f"[dim]dlbox:[/dim] {msg}")
+    err.print(f"[dim]dlbox:[/dim] {escape(msg)}")
 
 
 def _warn(plan) -> None:
     for w in plan.warnings:
-        err.print(f"[yellow]warning:[/yellow] {w}")
+        err.print(f"[yellow]warning:[/yellow] {escape(w)}")
 
 
 def _project(path: Path, *, check_images: bool = False, overrides: dict | None = None) -> workflow.Project:
@@ -47,7 +48,7 @@ def init(path: Path = PathArg, force: bool = typer.Option(False, "--force", help
     target, detected = do_init(path.resolve(), force=force)
     out.print(f"wrote {target}")
     for note in detected.notes:
-        out.print(f"  [dim]{note}[/dim]")
+        out.print(f"  [dim]{escape(note)}[/dim]")
     out.print("next: [bold]dlbox plan[/bold] to see the image it resolves to, [bold]dlbox up[/bold] to start it")
 
 
@@ -189,7 +190,7 @@ def plan(
 
     for line in plan_lines(result):
         style = "yellow" if line.startswith("!") else ("dim" if line.startswith("-") else "bold")
-        out.print(f"[{style}]{line}[/{style}]")
+        out.print(f"[{style}]{escape(line)}[/{style}]")
 
 
 def verify(
