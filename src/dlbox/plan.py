@@ -369,10 +369,14 @@ def _run_plan(spec: Spec, host: Host, choice: ImageChoice, proxy: Proxy, want_gp
         m = re.match(r"^(?:(\d+):)?(\d+)(?:/(tcp|udp))?$", str(p))
         hp, cp, proto = m.group(1) or m.group(2), m.group(2), m.group(3) or "tcp"
         ports.append(Port(int(hp), int(cp), proto))
-    mounts = [Mount(str(spec.project_dir), WORKSPACE)]
+    # On a server the code is baked into the image (dlbox deploy); locally it is bind-mounted.
+    mounts = [] if host.server else [Mount(str(spec.project_dir), WORKSPACE)]
     for m in spec.run.mounts:
         src, dst, mode = split_mount(m)
-        mounts.append(Mount(_host_path(src, spec.project_dir, host.wsl), dst, mode == "ro"))
+        if host.server and not (src.startswith(("/", "~"))):
+            warnings.append(f"mount {m!r} is relative to the project, which is not on {host.server}: left out there")
+            continue
+        mounts.append(Mount(_host_path(src, spec.project_dir, host.wsl, host.home), dst, mode == "ro"))
     env = dict(spec.run.env)
     cmd = spec.run.command
     return RunPlan(
@@ -389,7 +393,7 @@ def _run_plan(spec: Spec, host: Host, choice: ImageChoice, proxy: Proxy, want_gp
     )
 
 
-def _host_path(src: str, project_dir: Path, wsl: bool) -> str:
+def _host_path(src: str, project_dir: Path, wsl: bool, home: str | None = None) -> str:
     """Expand ~ and relative paths; translate a Windows path under WSL2 (C:\\data → /mnt/c/data)."""
     m = re.match(r"^([A-Za-z]):[\\/](.*)$", src)
     if m:
@@ -397,5 +401,7 @@ def _host_path(src: str, project_dir: Path, wsl: bool) -> str:
             raise PlanError(f"mount source {src!r} is a Windows path, and this host is not WSL2",
                             fix="use a Linux path in [run] mounts")
         return f"/mnt/{m.group(1).lower()}/" + m.group(2).replace("\\", "/")
+    if home and (src == "~" or src.startswith("~/")):
+        return home.rstrip("/") + src[1:]
     p = Path(src).expanduser()
     return str(p if p.is_absolute() else (project_dir / p).resolve())

@@ -54,6 +54,43 @@ def load_project(path: str | Path = ".", *, docker: Docker | None = None, overri
     return Project(spec, host, plan, docker, availability)
 
 
+def observe_server(target: str) -> tuple[Host, Docker]:
+    """The server's facts over SSH: its driver, engine, limits, user and HOME."""
+    from dlbox.host import EngineFacts, Limits
+    from dlbox.ship import ssh
+    from dlbox.ship.remote import remote_docker, remote_driver_facts, remote_limits
+
+    docker = remote_docker(target)
+    t = ssh.Target.parse(target)
+    ids = ssh.run(t, 'id -u; id -g; echo "$HOME"', timeout=60, what="id").stdout.decode().split()
+    limits = remote_limits(target)
+    host = Host(
+        driver=remote_driver_facts(target),
+        engine=EngineFacts.from_info(docker.info()),
+        limits=Limits(memlock_hard=limits.memlock_hard, stack_hard=limits.stack_hard),
+        uid=int(ids[0]), gid=int(ids[1]), home=ids[2] if len(ids) > 2 else None, server=target,
+    )
+    return host, docker
+
+
+def load_server_project(path: str | Path, target: str, *, overrides: dict | None = None) -> Project:
+    """Plan the project for a server: its driver, its limits, its user; code baked in the image."""
+    spec = load_spec(path)
+    host, docker = observe_server(target)
+    plan = resolve(spec, host, overrides=overrides)
+    return Project(spec, host, plan, docker)
+
+
+def server_image(p: Project) -> str:
+    """The image `dlbox deploy` put on the server."""
+    from dlbox.engine.build import image_name
+
+    image = f"{image_name(p.plan)}:baked"
+    if not p.docker.image_exists(image):
+        raise HostError(f"{image} is not on {p.host.server}", fix=f"dlbox deploy {p.spec.project_dir} {p.host.server}")
+    return image
+
+
 def ensure_image(p: Project, *, force: bool = False, quiet: bool = False, say: Say = _stderr) -> BuildResult:
     assert p.docker is not None
     ensure_base(p.docker, p.plan.build.base_image, p.availability or Availability(p.docker, say=say),
@@ -82,11 +119,12 @@ def ensure_container(p: Project, image: str, *, public: bool = False, say: Say =
         if state["running"]:
             say(f"the environment changed: recreating {name}")
         p.docker.run(["rm", "-f", name], timeout=60)
-    check_mounts(p.plan)
-    check_ports(p.docker, p.plan.run.ports)
+    if p.host.server is None:     # local pre-flight; a server's engine reports its own conflicts
+        check_mounts(p.plan)
+        check_ports(p.docker, p.plan.run.ports)
     command = p.plan.run.command or ("sleep", "infinity")
     opts = RunOptions(image=image, command=command, name=name, detach=True, remove=False, public=public,
-                      ca_bundle=ca_for(p.plan))
+                      ca_bundle=None if p.host.server else ca_for(p.plan))
     start_detached(p.docker, p.plan, opts)
     return name, True
 
@@ -109,10 +147,11 @@ def exec_in(p: Project, command: tuple[str, ...], *, tty: bool | None = None) ->
 def run_once(p: Project, image: str, command: tuple[str, ...], *, public: bool = False,
              tty: bool | None = None) -> int:
     tty = sys.stdin.isatty() and sys.stdout.isatty() if tty is None else tty
-    check_mounts(p.plan)
-    check_ports(p.docker, p.plan.run.ports)
+    if p.host.server is None:
+        check_mounts(p.plan)
+        check_ports(p.docker, p.plan.run.ports)
     opts = RunOptions(image=image, command=command or p.plan.run.command or ("bash",), tty=tty, public=public,
-                      ca_bundle=ca_for(p.plan))
+                      ca_bundle=None if p.host.server else ca_for(p.plan))
     return interactive(p.docker, run_argv(p.plan, opts), env=run_env(p.plan), tty=tty)
 
 

@@ -81,11 +81,17 @@ def up(
     path: Path = PathArg,
     detach: bool = typer.Option(False, "--detach", "-d", help="start it and return, do not open a shell"),
     public: bool = typer.Option(False, "--public", help="publish ports on all addresses, not only 127.0.0.1"),
+    server: Optional[str] = typer.Option(None, "--host", help="user@host[:port]: on that server over SSH (after `dlbox deploy`)"),
 ):
     """Build if needed, start the project's container, and open a shell in /workspace."""
-    p = _project(path, check_images=True)
-    _warn(p.plan)
-    image = _built(p)
+    if server:
+        p = workflow.load_server_project(path, server)
+        _warn(p.plan)
+        image = workflow.server_image(p)
+    else:
+        p = _project(path, check_images=True)
+        _warn(p.plan)
+        image = _built(p)
     name, created = workflow.ensure_container(p, image, public=public, say=_say)
     _say(("started " if created else "running ") + name)
     for port in p.plan.run.ports:
@@ -98,7 +104,7 @@ def up(
 
 def shell(path: Path = PathArg):
     """Open a shell in the running container (start it first if needed)."""
-    up(path, detach=False, public=False)
+    up(path, detach=False, public=False, server=None)
 
 
 def exec_(ctx: typer.Context, path: Path = typer.Option(Path("."), "--path", "-C", help="project directory")):
@@ -111,17 +117,25 @@ def run(
     ctx: typer.Context,
     path: Path = typer.Option(Path("."), "--path", "-C", help="project directory"),
     public: bool = typer.Option(False, "--public"),
+    server: Optional[str] = typer.Option(None, "--host", help="user@host[:port]: on that server over SSH (after `dlbox deploy`)"),
 ):
     """Run a one-off command in a fresh container:  dlbox run -- python train.py"""
-    p = _project(path, check_images=True)
-    _warn(p.plan)
-    image = _built(p)
+    if server:
+        p = workflow.load_server_project(path, server)
+        _warn(p.plan)
+        image = workflow.server_image(p)
+    else:
+        p = _project(path, check_images=True)
+        _warn(p.plan)
+        image = _built(p)
     raise typer.Exit(workflow.run_once(p, image, tuple(ctx.args), public=public))
 
 
-def down(path: Path = PathArg):
+def down(path: Path = PathArg,
+    server: Optional[str] = typer.Option(None, "--host", help="user@host[:port]: on that server over SSH (after `dlbox deploy`)"),
+):
     """Stop and remove the project's container."""
-    p = _project(path)
+    p = workflow.load_server_project(path, server) if server else _project(path)
     removed = workflow.down(p)
     _say("removed " + p.plan.project if removed else "nothing was running")
 
@@ -160,6 +174,7 @@ def plan(
     flavor: Optional[str] = typer.Option(None, "--flavor"),
     no_gpu: bool = typer.Option(False, "--no-gpu"),
     host_check: bool = typer.Option(False, "--engine", help="also ask the Docker engine (runtime, images)"),
+    server: Optional[str] = typer.Option(None, "--host", help="user@host[:port]: on that server over SSH (after `dlbox deploy`)"),
 ):
     """Show the decision (base image, CUDA, torch, run flags) and the reason for each part."""
     from dataclasses import replace
@@ -168,7 +183,10 @@ def plan(
     from dlbox.spec import load_spec
 
     spec = load_spec(path, required=False)
-    host = observe(docker=Docker() if host_check else None)
+    if server:
+        host = workflow.observe_server(server)[0]
+    else:
+        host = observe(docker=Docker() if host_check else None)
     if nvidia_smi or driver or compute_cap:
         from dlbox.gpu.nvidia_smi import facts_from_options
 

@@ -128,7 +128,9 @@ def check_ports(docker: Docker, ports: tuple[Port, ...]) -> None:
 
 
 def check_mounts(plan: Plan) -> None:
-    for m in plan.run.mounts[1:]:
+    for m in plan.run.mounts:
+        if m.target == "/workspace":
+            continue
         if not Path(m.source).exists():
             raise HostError(f"mount source {m.source} does not exist (Docker would create it as an empty root-owned directory)",
                             fix=f"mkdir -p {m.source}, or fix [run] mounts")

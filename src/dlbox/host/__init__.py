@@ -75,6 +75,8 @@ class Host:
     gid: int = 1000
     wsl: bool = False
     local_wheels: tuple = ()           # dlbox.gpu.resolve.LocalWheel
+    home: str | None = None            # for ~ in mounts; None = this process's HOME
+    server: str | None = None          # "user@host" when these facts are a remote server's
 
     @property
     def can_give_gpu(self) -> bool:
