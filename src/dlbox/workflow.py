@@ -182,4 +182,4 @@ def verify(p: Project, image: str, *, require_gpu: bool = False) -> list:
     except (json.JSONDecodeError, IndexError):
         return [Check("container-start", "fail", "the probe printed no JSON: " + proc.stderr.decode(errors="replace")[-300:])]
     return checks_from_observations(obs, driver=p.host.driver, expect_nvcc=p.plan.choice.has_nvcc,
-                                    require_gpu=require_gpu)
+                                    require_gpu=require_gpu, host_memlock_hard=p.host.limits.memlock_hard)

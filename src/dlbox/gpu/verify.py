@@ -38,7 +38,7 @@ def _covers(arch_list: list[str], cap: str) -> bool:
 
 
 def checks_from_observations(obs: dict, *, driver: DriverFacts | None, expect_nvcc: bool,
-                             require_gpu: bool) -> list[Check]:
+                             require_gpu: bool, host_memlock_hard: int | None | bool = False) -> list[Check]:
     """Checks for one container from its observation dict (see verify_inside.py)."""
     out: list[Check] = []
     smi = obs.get("nvidia_smi") or {}
@@ -129,8 +129,12 @@ def checks_from_observations(obs: dict, *, driver: DriverFacts | None, expect_nv
     memlock = (lim.get("memlock") or {}).get("soft", 0)
     detail = ", ".join(f"{k} {fmt((v or {}).get('soft'))}" for k, v in lim.items())
     low = memlock is not None and memlock < (64 << 20)
-    out.append(Check("ulimits", "warn" if low else "ok", detail,
-                     "run with --ulimit memlock=-1 --ulimit stack=67108864 (NCCL/pinned memory)" if low else ""))
+    fix = "run with --ulimit memlock=-1 --ulimit stack=67108864 (NCCL/pinned memory)"
+    if low and host_memlock_hard not in (False, None):
+        # the host itself caps memlock (a locked-down VM or server): Docker cannot give more
+        fix = (f"the host's memlock hard limit is {host_memlock_hard // (1 << 20)} MiB, so containers cannot get more: "
+               "raise it on the host (LimitMEMLOCK=infinity for dockerd, /etc/security/limits.conf)")
+    out.append(Check("ulimits", "warn" if low else "ok", detail, fix if low else ""))
 
     # the CUDA the driver allows against the CUDA in the image
     img_cuda = torch.get("cuda") or (obs.get("env") or {}).get("CUDA_VERSION")
