@@ -1,0 +1,132 @@
+"""dlbox deploy against the tutorials' `docker save IMAGE | ssh HOST docker load`, same run, same server.
+
+    source /tmp/dlbox-world/env && .venv/bin/python benchmarks/ship.py
+
+Image: the digits example's environment image (torch CPU, ~1.1 GB) plus a code layer — what
+`dlbox build --bake` makes — built as dlbox-bench/ship:v1; v2 changes one line of the code.
+Without that env image, a debian image with 400 MB of random data stands in.
+Writes benchmarks/results/ship.json. Targets (issue 5): second deploy sends < 2x the changed
+layers and is >= 10x faster than the baseline; first deploy no slower than the baseline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from dlbox.engine.docker import Docker
+from dlbox.ship import ssh
+from dlbox.ship.deploy import deploy
+from dlbox.ship.layers import FastReader, chain_ids, image_facts
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCAL = Docker()
+BUILDER = Docker(binary="/usr/bin/docker")
+
+
+def env_image() -> str:
+    out = LOCAL.run(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}", "dlbox/digits"]).stdout.decode().split()
+    envs = [r for r in out if not r.endswith(":baked")]
+    if envs:
+        return envs[0]
+    df = "FROM debian:bookworm-slim\nRUN head -c 400000000 /dev/urandom > /data\n"
+    BUILDER.run(["build", "-q", "-t", "dlbox-bench/ship:env", "-"], input=df, env={"DOCKER_BUILDKIT": "1"}, timeout=900)
+    return "dlbox-bench/ship:env"
+
+
+def bake(base: str, tag: str, line: str) -> str:
+    with tempfile.TemporaryDirectory() as d:
+        src = (ROOT / "examples/digits/train.py").read_text()
+        Path(d, "train.py").write_text(src + f"\n# {line}\n")
+        Path(d, "Dockerfile").write_text(f"FROM {base}\nCOPY train.py /workspace/train.py\n"
+                                         f'LABEL org.dlbox.baked="true"\n')
+        BUILDER.run(["build", "-q", "-t", tag, d], env={"DOCKER_BUILDKIT": "1"}, timeout=900)
+    return tag
+
+
+def remote_reset(remote: Docker, *refs: str) -> None:
+    remote.run(["rmi", "-f", *refs], check=False, timeout=300)
+    remote.run(["image", "prune", "-f"], check=False, timeout=300)
+
+
+def baseline(ref: str, target: ssh.Target) -> dict:
+    """The tutorials' command, with the bytes counted on the way."""
+    t0 = time.monotonic()
+    save = LOCAL.popen(["save", ref], stdout=subprocess.PIPE)
+    load = subprocess.Popen(["ssh"] + (["-F", os.environ["DLBOX_SSH_CONFIG"]] if os.environ.get("DLBOX_SSH_CONFIG") else [])
+                            + [target.destination, "docker load"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    n = 0
+    while chunk := save.stdout.read(1 << 20):
+        load.stdin.write(chunk)
+        n += len(chunk)
+    load.stdin.close()
+    assert save.wait() == 0 and load.wait() == 0
+    return {"bytes_sent": n, "seconds": round(time.monotonic() - t0, 2)}
+
+
+def ours(ref: str, target: ssh.Target) -> dict:
+    r = deploy(LOCAL, ref, str(target))
+    return {"bytes_sent": r.bytes_sent, "seconds": round(r.seconds, 2), "layers_sent": r.layers_sent,
+            "layers_total": r.layers_total, "image_bytes": r.image_bytes}
+
+
+def changed_bytes(old: str, new: str) -> int:
+    a, b = image_facts(LOCAL, old), image_facts(LOCAL, new)
+    fast = FastReader(LOCAL)
+    n = 0
+    for i, (d, c) in enumerate(zip(b.diff_ids, chain_ids(b.diff_ids))):
+        if i >= len(a.diff_ids) or a.diff_ids[: i + 1] != b.diff_ids[: i + 1]:
+            n += fast.tar_size(c) or 0
+    return n
+
+
+def main() -> int:
+    if not os.environ.get("DLBOX_TEST_REMOTE"):
+        print("source /tmp/dlbox-world/env first (WORLD_REMOTE=1 bash scripts/world.sh up)", file=sys.stderr)
+        return 2
+    os.environ.setdefault("DLBOX_SSH_CONFIG", os.environ.get("DLBOX_TEST_SSH_CONFIG", ""))
+    target = ssh.Target.parse(os.environ["DLBOX_TEST_REMOTE"])
+    remote = Docker(host=f"unix://{os.environ['DLBOX_TEST_REMOTE_SOCKET']}")
+    base = env_image()
+    v1 = bake(base, "dlbox-bench/ship:v1", "version one")
+    v2 = bake(base, "dlbox-bench/ship:v2", f"changed at {time.time()}")
+    every = [v1, v2, base]
+
+    remote_reset(remote, *every)
+    base_first = baseline(v1, target)
+    remote_reset(remote, *every)
+    time.sleep(2)
+    ours_first = ours(v1, target)
+
+    base_second = baseline(v2, target)  # the server has v1 (from the dlbox deploy)
+    remote_reset(remote, v2)
+    ours_second = ours(v2, target)
+    changed = changed_bytes(v1, v2)
+
+    result = {
+        "image": {"env_image": base, "v1": v1, "v2": v2, "image_bytes": ours_first["image_bytes"],
+                  "changed_layer_bytes": changed},
+        "first_deploy": {"baseline": base_first, "dlbox": ours_first},
+        "second_deploy": {"baseline": base_second, "dlbox": ours_second},
+        "targets": {
+            "second_sends_lt_2x_changed": ours_second["bytes_sent"] < 2 * changed,
+            "second_speedup_vs_baseline": round(base_second["seconds"] / max(ours_second["seconds"], 1e-3), 1),
+            "second_ge_10x_faster": base_second["seconds"] >= 10 * ours_second["seconds"],
+            "first_no_slower": ours_first["seconds"] <= base_first["seconds"],
+        },
+        "machine": {"nproc": os.cpu_count(), "link": "veth into a network namespace (no network limit)"},
+    }
+    out = ROOT / "benchmarks/results/ship.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    remote_reset(remote, v2, v1, base)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
