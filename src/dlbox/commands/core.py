@@ -41,6 +41,17 @@ def _built(p: workflow.Project, *, force: bool = False, quiet: bool = False) -> 
     return result.image
 
 
+def _ready(path: Path, server: str | None) -> tuple[workflow.Project, str]:
+    """The project and its image: built here, or the one `dlbox deploy` put on SERVER."""
+    if server:
+        p = workflow.load_server_project(path, server)
+        _warn(p.plan)
+        return p, workflow.server_image(p)
+    p = _project(path, check_images=True)
+    _warn(p.plan)
+    return p, _built(p)
+
+
 def init(path: Path = PathArg, force: bool = typer.Option(False, "--force", help="replace an existing dlbox.toml")):
     """Write dlbox.toml, detected from requirements.txt / environment.yml / pyproject.toml."""
     from dlbox.detect import init as do_init
@@ -84,14 +95,7 @@ def up(
     server: Optional[str] = typer.Option(None, "--host", help="user@host[:port]: on that server over SSH (after `dlbox deploy`)"),
 ):
     """Build if needed, start the project's container, and open a shell in /workspace."""
-    if server:
-        p = workflow.load_server_project(path, server)
-        _warn(p.plan)
-        image = workflow.server_image(p)
-    else:
-        p = _project(path, check_images=True)
-        _warn(p.plan)
-        image = _built(p)
+    p, image = _ready(path, server)
     name, created = workflow.ensure_container(p, image, public=public, say=_say)
     _say(("started " if created else "running ") + name)
     for port in p.plan.run.ports:
@@ -120,14 +124,7 @@ def run(
     server: Optional[str] = typer.Option(None, "--host", help="user@host[:port]: on that server over SSH (after `dlbox deploy`)"),
 ):
     """Run a one-off command in a fresh container:  dlbox run -- python train.py"""
-    if server:
-        p = workflow.load_server_project(path, server)
-        _warn(p.plan)
-        image = workflow.server_image(p)
-    else:
-        p = _project(path, check_images=True)
-        _warn(p.plan)
-        image = _built(p)
+    p, image = _ready(path, server)
     raise typer.Exit(workflow.run_once(p, image, tuple(ctx.args), public=public))
 
 
