@@ -155,10 +155,16 @@ def run_once(p: Project, image: str, command: tuple[str, ...], *, public: bool =
     return interactive(p.docker, run_argv(p.plan, opts), env=run_env(p.plan), tty=tty)
 
 
-def down(p: Project) -> bool:
-    name = container_name(p.plan)
-    return p.docker.run(["rm", "-f", name], check=False, timeout=120).returncode == 0 and \
-        container_state(p.docker, name) is None
+def down(p: Project) -> list[str]:
+    """Remove the project's containers (the environment and its Jupyter); the names removed."""
+    from dlbox.apps.jupyter import jupyter_name
+
+    removed = []
+    for name in (container_name(p.plan), jupyter_name(p.plan)):
+        if container_state(p.docker, name) is not None:
+            p.docker.run(["rm", "-f", name], timeout=120)
+            removed.append(name)
+    return removed
 
 
 def verify(p: Project, image: str, *, require_gpu: bool = False) -> list:

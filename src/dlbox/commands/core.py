@@ -96,6 +96,14 @@ def up(
 ):
     """Build if needed, start the project's container, and open a shell in /workspace."""
     p, image = _ready(path, server)
+    if detach and p.plan.run.command and p.plan.run.ports and not server:
+        # a web app: wait until its port answers (or show why the container stopped)
+        from dlbox.apps.web import start_web
+
+        app = start_web(p, public=public, image=image, say=_say)
+        for url in app.urls:
+            out.print(url)
+        return
     name, created = workflow.ensure_container(p, image, public=public, say=_say)
     _say(("started " if created else "running ") + name)
     for port in p.plan.run.ports:
@@ -134,7 +142,7 @@ def down(path: Path = PathArg,
     """Stop and remove the project's container."""
     p = workflow.load_server_project(path, server) if server else _project(path)
     removed = workflow.down(p)
-    _say("removed " + p.plan.project if removed else "nothing was running")
+    _say("removed " + ", ".join(removed) if removed else "nothing was running")
 
 
 def ls():

@@ -56,7 +56,7 @@ def build_argv(plan: Plan, *, dockerfile: str, tag: str, ca_bundle: Path | None,
     return argv + [context]
 
 
-def _run_build(docker: Docker, argv: list[str], env: dict[str, str], *, quiet: bool) -> None:
+def run_build(docker: Docker, argv: list[str], env: dict[str, str], *, quiet: bool) -> None:
     binary = buildkit_client(docker.binary)
     if binary is None:
         raise HostError(
@@ -95,7 +95,7 @@ def build(docker: Docker, plan: Plan, spec_dict: dict, *, project_dir: Path, spe
     progress = progress or ("tty" if sys.stderr.isatty() and not quiet else "plain")
     argv = build_argv(plan, dockerfile=str(staged.dockerfile), tag=tag, ca_bundle=ca, progress=progress,
                       context=str(project_dir))
-    _run_build(docker, argv, _build_env(plan), quiet=quiet)
+    run_build(docker, argv, _build_env(plan), quiet=quiet)
     return BuildResult(tag, True, time.monotonic() - t0)
 
 
@@ -110,5 +110,5 @@ def bake(docker: Docker, plan: Plan, *, env_image: str, project_dir: Path, label
     (stage / "Dockerfile.bake.dockerignore").write_text(render_dockerignore(bake=True, user_ignore=user_ignore))
     tag = f"{image_name(plan)}:baked"
     argv = ["build", "-f", str(stage / "Dockerfile.bake"), "-t", tag, "--progress", "plain", str(project_dir)]
-    _run_build(docker, argv, {"DOCKER_BUILDKIT": "1"}, quiet=quiet)
+    run_build(docker, argv, {"DOCKER_BUILDKIT": "1"}, quiet=quiet)
     return BuildResult(tag, True, time.monotonic() - t0)

@@ -100,6 +100,8 @@ def ca_for(plan: Plan) -> str | None:
 def port_holder(docker: Docker, port: int) -> str | None:
     """Who holds PORT on this host: a container name, a process, or None when it is free."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # SO_REUSEADDR: a port whose last connection sits in TIME_WAIT is free for a new listener
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         s.bind(("0.0.0.0", port))
         return None

@@ -27,7 +27,7 @@ MIRROR_HOSTS = {
 
 
 @lru_cache(maxsize=1)
-def _env() -> jinja2.Environment:
+def template_env() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.PackageLoader("dlbox", "templates"),
         undefined=jinja2.StrictUndefined,
@@ -190,18 +190,18 @@ def dockerfile_context(plan: Plan, spec_dict: dict, spec_file: str) -> dict:
 
 
 def render_dockerfile(plan: Plan, spec_dict: dict, spec_file: str = "dlbox.toml") -> str:
-    return _env().get_template("Dockerfile.j2").render(**dockerfile_context(plan, spec_dict, spec_file))
+    return template_env().get_template("Dockerfile.j2").render(**dockerfile_context(plan, spec_dict, spec_file))
 
 
 def render_bake(plan: Plan, *, env_image: str, owner: str, extra_labels: list[tuple[str, str]]) -> str:
-    return _env().get_template("Dockerfile.bake.j2").render(
+    return template_env().get_template("Dockerfile.bake.j2").render(
         version=__version__, project=plan.project, env_image=env_image, owner=owner,
         workspace=WORKSPACE, labels=extra_labels,
     )
 
 
 def render_dockerignore(*, bake: bool, user_ignore: str = "") -> str:
-    text = _env().get_template("dockerignore").render()
+    text = template_env().get_template("dockerignore").render()
     if bake:
         text += f"{STAGE}\n"
         if user_ignore.strip():

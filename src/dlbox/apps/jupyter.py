@@ -1,0 +1,171 @@
+"""JupyterLab in the project's environment, always behind a token.
+
+The tutorials start Jupyter with `--NotebookApp.token=` and `-p 8888:8888` (seed 003): no
+password, on every address of the machine. dlbox never does that: a fresh random token each
+start, published on 127.0.0.1 unless `--public`.
+
+Contracts:
+- The container is named `container_name(plan) + "-jupyter"` (`jupyter_name`), labelled
+  `org.dlbox.app=jupyter`, so `dlbox down` can remove it and `dlbox ls` lists it.
+- The token reaches the server as JUPYTER_TOKEN (jupyter_server reads it): by name on the
+  docker argv, its value only in the client's environment, so it is never in `ps`. A second
+  `start_jupyter` reads it back from the running container (`docker inspect`) and returns the
+  same URL instead of starting another server.
+- The image is the environment image plus JupyterLab in its own cached layer
+  (`Dockerfile.jupyter.j2`), unless the project already lists jupyterlab.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass, replace
+from typing import Callable
+
+from dlbox import __version__
+from dlbox.apps.logs import is_running, last_lines
+from dlbox.apps.wait import wait_http
+from dlbox.engine.build import run_build, build_argv, image_name
+from dlbox.engine.ca import combined_bundle
+from dlbox.engine.run import (RunOptions, ca_for, check_mounts, check_ports, container_name, explain_run_failure,
+                              run_argv, run_env)
+from dlbox.errors import HostError
+from dlbox.plan import VENV, Plan, Port, _requirement_names
+from dlbox.render import STAGE, template_env
+from dlbox.workflow import Project, ensure_image
+
+CONTAINER_PORT = 8888
+TOKEN_ENV = "JUPYTER_TOKEN"
+LABEL_APP = "org.dlbox.app"
+JUPYTER_REQUIREMENT = "jupyterlab"
+# The build context is the project directory, but this layer reads only the staged uv binary.
+DOCKERIGNORE = f"*\n!{STAGE}/bin/uv\n"
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class JupyterServer:
+    name: str
+    url: str           # with the token: what the user opens
+    port: int
+    public: bool
+    started: bool      # False: it was already running
+    seconds: float     # from the call to a server that answers
+
+
+def jupyter_name(plan: Plan) -> str:
+    return container_name(plan) + "-jupyter"
+
+
+def has_jupyter(p: Project) -> bool:
+    """The project's own packages already bring JupyterLab: use the environment image as is."""
+    return JUPYTER_REQUIREMENT in _requirement_names(p.spec)
+
+
+def url_for(port: int, token: str, path: str = "lab") -> str:
+    return f"http://127.0.0.1:{port}/{path}?token={token}"
+
+
+def jupyter_command(plan: Plan) -> list[str]:
+    cmd = ["jupyter", "lab", "--ip=0.0.0.0", f"--port={CONTAINER_PORT}", "--no-browser",
+           "--ServerApp.root_dir=/workspace"]
+    if plan.run.user.split(":")[0] == "0":
+        cmd.append("--allow-root")    # the host user is root, so the container's user is too
+    return cmd
+
+
+def install_args(plan: Plan) -> list[str]:
+    """uv arguments for JupyterLab: the same index this host's pip uses, as the project's packages."""
+    args: list[str] = []
+    if plan.build.pip_index:
+        args += ["--index-url", plan.build.pip_index]
+    for extra in plan.build.pip_extra_index:
+        args += ["--extra-index-url", extra]
+    return args + [JUPYTER_REQUIREMENT]
+
+
+def render_jupyter_dockerfile(plan: Plan, env_image: str) -> str:
+    return template_env().get_template("Dockerfile.jupyter.j2").render(
+        version=__version__, env_image=env_image, venv=VENV, args=install_args(plan))
+
+
+def jupyter_image(p: Project, env_image: str, *, quiet: bool = True, say: Say = lambda m: None) -> str:
+    """The environment image with JupyterLab: built once per environment image, then reused."""
+    if has_jupyter(p):
+        return env_image
+    plan = p.plan
+    text = render_jupyter_dockerfile(plan, env_image)
+    env_tag = env_image.rsplit(":", 1)[-1]
+    tag = f"{image_name(plan)}:{env_tag}-jupyter-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+    if p.docker.image_exists(tag):
+        return tag
+    stage = p.spec.project_dir / STAGE
+    dockerfile = stage / "Dockerfile.jupyter"
+    dockerfile.write_text(text)
+    (stage / "Dockerfile.jupyter.dockerignore").write_text(DOCKERIGNORE)
+    say(f"adding JupyterLab to {env_image} (its own layer, built once)")
+    argv = build_argv(plan, dockerfile=str(dockerfile), tag=tag, ca_bundle=combined_bundle(plan.build.ca_files),
+                      progress="plain", context=str(p.spec.project_dir))
+    run_build(p.docker, argv, {"DOCKER_BUILDKIT": "1", **plan.build.proxy.env()}, quiet=quiet)
+    return tag
+
+
+def running_server(p: Project, info: dict | None = None) -> JupyterServer | None:
+    """The project's Jupyter server if one runs, with its URL read back from the container
+    (INFO: its `docker inspect`, when the caller has it already)."""
+    name = jupyter_name(p.plan)
+    info = info or p.docker.inspect("container", name)
+    if not info or not info.get("State", {}).get("Running"):
+        return None
+    env = dict(e.split("=", 1) for e in info.get("Config", {}).get("Env") or [] if "=" in e)
+    bindings = (info.get("HostConfig", {}).get("PortBindings") or {}).get(f"{CONTAINER_PORT}/tcp") or [{}]
+    token, host_port = env.get(TOKEN_ENV), bindings[0].get("HostPort")
+    if not token or not host_port:
+        raise HostError(f"container {name} runs but has no Jupyter token or port", fix="dlbox down, then dlbox jupyter")
+    public = bindings[0].get("HostIp", "") in ("", "0.0.0.0", "::")
+    return JupyterServer(name, url_for(int(host_port), token), int(host_port), public, False, 0.0)
+
+
+def start_jupyter(p: Project, *, port: int = 8888, public: bool = False, timeout: float = 180,
+                  image: str | None = None, say: Say = lambda m: None) -> JupyterServer:
+    """Start JupyterLab (or find the running one) and return once it answers HTTP.
+
+    IMAGE is an already-built Jupyter image (the benchmark passes it); by default the
+    environment image is built if needed and JupyterLab added to it."""
+    t0 = time.monotonic()
+    plan, docker, name = p.plan, p.docker, jupyter_name(p.plan)
+    info = docker.inspect("container", name)
+    found = running_server(p, info)
+    if found:
+        return found
+    if info:
+        docker.run(["rm", "-f", name], check=False, timeout=60)      # a stopped one from before
+    if image is None:
+        image = jupyter_image(p, ensure_image(p, say=say).image, say=say)
+    published = Port(port, CONTAINER_PORT)
+    check_mounts(plan)
+    try:
+        check_ports(docker, (published,))
+    except HostError as exc:       # same message (who holds the port), Jupyter's own fix
+        raise HostError(exc.message, fix=f"stop it, or choose another port: dlbox jupyter --port {port + 1}") from None
+    # the project's own [run] ports belong to `dlbox up`: Jupyter publishes only its own
+    jplan = replace(plan, run=replace(plan.run, ports=(published,)))
+    opts = RunOptions(image=image, name=name, detach=True, remove=False, public=public, ca_bundle=ca_for(plan))
+    argv = run_argv(jplan, opts)
+    argv = argv[:-1] + ["--label", f"{LABEL_APP}=jupyter", "-e", TOKEN_ENV, argv[-1]] + jupyter_command(plan)
+    token = secrets.token_hex(24)
+    proc = docker.run(argv, check=False, env={**run_env(plan), TOKEN_ENV: token}, timeout=600)
+    if proc.returncode != 0:
+        err = docker.error(proc.stderr.decode(errors="replace"), "docker run (jupyter)")
+        docker.run(["rm", "-f", name], check=False, timeout=60)
+        raise explain_run_failure(err)
+    wait_http(f"http://127.0.0.1:{port}/api", timeout=timeout, alive=lambda: is_running(docker, name),
+              on_exit=lambda: last_lines(docker, name))
+    return JupyterServer(name, url_for(port, token), port, public, True, time.monotonic() - t0)
+
+
+def stop_jupyter(p: Project) -> bool:
+    """Remove the Jupyter container; True when one existed."""
+    return p.docker.run(["rm", "-f", jupyter_name(p.plan)], check=False, timeout=120).returncode == 0
