@@ -266,3 +266,17 @@ def test_render_is_buildable_by_plain_docker(digits):
             "id=dlbox_ca,src=/etc/ssl/certs/ca-certificates.crt", "-t", "dlbox-test/ejected:1", "."]
     proc = subprocess.run(argv, cwd=digits, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_gpu_asked_for_on_a_host_without_one_is_explained(digits, tmp_path):
+    """The engine's own error (`could not select device driver "" with capabilities: [[gpu]]`,
+    test-world.md §7) goes through the explainer: cause and fix, no traceback."""
+    project = copy_example(tmp_path / "wantsgpu", "digits")
+    (project / "dlbox.toml").write_text((project / "dlbox.toml").read_text().replace('gpus = "auto"', 'gpus = "all"'))
+    proc = dlbox("run", "-C", str(project), "--", "true", check=False)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert 'could not select device driver' in proc.stderr
+    assert "cause:" in proc.stderr and "fix:" in proc.stderr and "NVIDIA Container Toolkit" in proc.stderr
+    verify = dlbox("verify", "--json", str(project), check=False)
+    checks = json.loads(verify.stdout)
+    assert verify.returncode == 1 and checks[0]["id"] == "container-start" and checks[0]["status"] == "fail"

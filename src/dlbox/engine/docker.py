@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -115,7 +116,9 @@ class Docker:
         known = translate_engine_error(stderr)
         if known:
             return known
-        last = [ln for ln in stderr.strip().splitlines() if ln.strip()]
+        # the newer CLI ends every error with "Run 'docker run --help' for more information"
+        last = [ln for ln in stderr.strip().splitlines()
+                if ln.strip() and not re.match(r"^(Run|See) 'docker .*--help'", ln.strip())]
         summary = last[-1] if last else "no error text"
         return EngineError(f"{what} failed: {summary}", detail=stderr)
 
