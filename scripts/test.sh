@@ -7,12 +7,12 @@ WITH_TESTS=1 bash scripts/setup-host.sh
 source "${WORLD_DIR:-/tmp/dlbox-world}/env"
 # The reference dev container CLI, to check that generated devcontainer.json files build and run.
 # It needs Node >= 20 (Debian bookworm's own nodejs is 18: then that one test skips, saying why).
-DC=.cache/devcontainers-cli
+DC=${XDG_CACHE_HOME:-$HOME/.cache}/dlbox-test/devcontainers-cli   # outside the clone: kept between CI runs
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 if [ "$node_major" -ge 20 ]; then
   if [ ! -x "$DC/node_modules/.bin/devcontainer" ]; then
     npm install --silent --no-audit --no-fund --prefix "$DC" @devcontainers/cli@0.89.0 >/dev/null
   fi
-  export DLBOX_DEVCONTAINER_CLI=$PWD/$DC/node_modules/.bin/devcontainer
+  export DLBOX_DEVCONTAINER_CLI=$DC/node_modules/.bin/devcontainer
 fi
 exec .venv/bin/python -m pytest -q "$@"

@@ -94,6 +94,7 @@ remote_engine() {
   local R=$W/remote
   alive "$W/pids/dockerd-remote.pid" && return 0
   mkdir -p "$R/root" "$R/exec"
+  [ -s "$R/docker.pid" ] && [ "$(cat /proc/"$(cat "$R/docker.pid")"/comm 2>/dev/null)" != dockerd ] && rm -f "$R/docker.pid"
   mountpoint -q "$R/root" || mount -t tmpfs -o size=12g dlboxremote "$R/root"   # ext4 slows repeated imports
   # nsenter --net, not `ip netns exec`: that remounts /sys and hides the cgroup v1 mounts
   setsid nsenter --net=/run/netns/"$NS" dockerd --data-root "$R/root" --exec-root "$R/exec" \
