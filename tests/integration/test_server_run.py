@@ -20,6 +20,8 @@ DLBOX = str(Path(sys.executable).with_name("dlbox"))
 def server(docker_engine):
     target = os.environ.get("DLBOX_TEST_REMOTE")
     if not target or not os.environ.get("DLBOX_TEST_SSH_CONFIG"):
+        if os.environ.get("CI"):
+            pytest.fail("the SSH test world is not up (scripts/test.sh starts it)")
         pytest.skip("the SSH world is not up (scripts/test.sh starts it)")
     return target
 
