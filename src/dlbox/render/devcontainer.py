@@ -101,6 +101,14 @@ def to_json(d: dict) -> str:
 # -- reading and merging an existing file -----------------------------------------------------
 
 
+def _string_end(text: str, i: int) -> int:
+    """Index just past the JSON string that starts at text[i] (a quote); escapes skipped."""
+    j, n = i + 1, len(text)
+    while j < n and text[j] != '"':
+        j += 2 if text[j] == "\\" else 1
+    return j + 1
+
+
 def strip_jsonc(text: str) -> str:
     """JSON with comments and trailing commas (what VS Code accepts) → strict JSON text.
 
@@ -110,11 +118,9 @@ def strip_jsonc(text: str) -> str:
     while i < n:
         c = text[i]
         if c == '"':
-            j = i + 1
-            while j < n and text[j] != '"':
-                j += 2 if text[j] == "\\" else 1
-            out.append(text[i:j + 1])
-            i = j + 1
+            j = _string_end(text, i)
+            out.append(text[i:j])
+            i = j
         elif text.startswith("//", i):
             while i < n and text[i] != "\n":
                 i += 1
@@ -133,11 +139,9 @@ def _drop_trailing_commas(text: str) -> str:
     while i < n:
         c = text[i]
         if c == '"':
-            j = i + 1
-            while j < n and text[j] != '"':
-                j += 2 if text[j] == "\\" else 1
-            out.append(text[i:j + 1])
-            i = j + 1
+            j = _string_end(text, i)
+            out.append(text[i:j])
+            i = j
             continue
         if c == ",":
             j = i + 1
