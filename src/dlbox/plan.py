@@ -9,7 +9,7 @@ adds the build inputs and the run flags, each with its reason.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit, urlunsplit

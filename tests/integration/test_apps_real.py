@@ -20,18 +20,13 @@ import pytest
 from dlbox import workflow
 from dlbox.engine.docker import Docker, buildkit_client
 from dlbox.errors import HostError
+from tests.helpers.net import free_port
 
 pytestmark = pytest.mark.docker
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "webapp"
 
 
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def http(url: str, *, method: str = "GET", data: bytes | None = None, headers: dict | None = None):

@@ -149,7 +149,7 @@ def test_engine_down_says_how_to_start_it(digits):
 
 def test_ports_answer_on_loopback_only(digits, tmp_path):
     port = random.randint(20000, 29999)
-    extra = f'\n[run.env]\nPYTHONDONTWRITEBYTECODE = "1"\n'
+    extra = '\n[run.env]\nPYTHONDONTWRITEBYTECODE = "1"\n'
     project = copy_example(tmp_path / "web", "portcheck", extra)
     text = (project / "dlbox.toml").read_text().replace(
         'shm = "host"', f'shm = "host"\nports = ["{port}:8000"]\ncommand = "python -m http.server 8000"')

@@ -9,6 +9,7 @@ import pytest
 
 from dlbox.apps.wait import answers, wait_http
 from dlbox.errors import HostError
+from tests.helpers.net import free_port
 
 
 class Forbidden(BaseHTTPRequestHandler):
@@ -30,14 +31,6 @@ def server():
     srv.server_close()
 
 
-def free_port() -> int:
-    import socket
-
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def test_any_status_is_an_answer(server):

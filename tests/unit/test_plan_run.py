@@ -1,6 +1,5 @@
 """Plan → run flags and build inputs, from observed host facts (no Docker, no GPU needed)."""
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from dlbox.errors import PlanError
-from dlbox.gpu.nvidia_smi import facts_from_options, parse_nvidia_smi
+from dlbox.gpu.nvidia_smi import facts_from_options
 from dlbox.gpu.resolve import LocalWheel, TorchRequest, choose, scan_local_wheels
 
 FX = Path(__file__).parent.parent / "fixtures" / "nvidia-smi"

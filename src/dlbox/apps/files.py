@@ -78,7 +78,7 @@ def write_devcontainer(p: Project, *, image: str | None = None) -> Written:
             data = merge(parse_jsonc(old), ours)
         except ValueError as exc:
             raise HostError(f"cannot merge into {path}: {exc}",
-                            fix=f"fix that file, or move it away and run `dlbox devcontainer` again") from None
+                            fix="fix that file, or move it away and run `dlbox devcontainer` again") from None
     return _write(path, to_json(data), old=old, action="merged")
 
 

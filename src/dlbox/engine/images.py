@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-from functools import lru_cache
 
 from dlbox.engine.bootstrap import bootstrap, can_bootstrap
 from dlbox.engine.docker import Docker

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from dlbox.engine.ca import combined_bundle
 from dlbox.engine.docker import Docker
-from dlbox.errors import DlboxError, EngineError, HostError
+from dlbox.errors import DlboxError, HostError
 from dlbox.plan import Plan, Port
 
 CA_TARGET = "/etc/ssl/certs/dlbox-ca-bundle.pem"

@@ -43,7 +43,6 @@ def checks_from_observations(obs: dict, *, driver: DriverFacts | None, expect_nv
     out: list[Check] = []
     smi = obs.get("nvidia_smi") or {}
     torch = obs.get("torch") or {}
-    has_gpu = bool(torch.get("cuda_available")) or (smi.get("present") and smi.get("returncode") == 0)
     gpu_expected = require_gpu or (driver is not None and driver.driver_version is not None)
     missing = "fail" if require_gpu else "skip"
     why_skip = "no GPU on this host" if driver is None else "no GPU visible in the container"

@@ -13,7 +13,6 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass
-from typing import Sequence
 
 from dlbox.errors import HostError
 
