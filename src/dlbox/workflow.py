@@ -41,14 +41,20 @@ class Project:
         return self.spec.file.name if self.spec.file else "dlbox.toml"
 
 
+def observe_for(spec: Spec, docker: Docker | None) -> Host:
+    """This host, with local wheels scanned in exactly the find_links directories the build
+    will mount ("none" → none), so the plan never picks a wheel the build cannot see."""
+    dirs = None if spec.env.find_links == "auto" else find_links_dirs(spec, Host())
+    return observe(docker=docker, find_links=dirs)
+
+
 def load_project(path: str | Path = ".", *, docker: Docker | None = None, overrides: dict | None = None,
                  host: Host | None = None, check_images: bool = False, say: Say = _stderr) -> Project:
     """Spec → Host → Plan. With `docker`, engine facts count; with `check_images` too, whether
     the preferred base image can be had (local or pulled now) decides between it and the fallback."""
     spec = load_spec(path)
     if host is None:
-        explicit = None if spec.env.find_links in ("auto", "none") else find_links_dirs(spec, Host())
-        host = observe(docker=docker, find_links=explicit)
+        host = observe_for(spec, docker)
     availability = Availability(docker, say=say) if docker is not None and check_images else None
     plan = resolve(spec, host, overrides=overrides, image_available=availability)
     return Project(spec, host, plan, docker, availability)

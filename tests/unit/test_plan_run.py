@@ -196,3 +196,21 @@ def test_find_links_auto_uses_host_pip_find_links(tmp_path):
     host = cpu_host(net=NetFacts(find_links=("/opt/wheels",)))
     assert resolve(load_spec(project(tmp_path)), host).build.find_links == ("/opt/wheels",)
     assert resolve(load_spec(project(tmp_path, '[env]\nfind_links = "none"\n')), host).build.find_links == ()
+
+
+def test_find_links_none_never_plans_a_local_wheel(tmp_path, monkeypatch):
+    """Local wheels are scanned only where the build will mount: "none" means none of them."""
+    from dlbox import workflow
+
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    (wheels / "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl").write_bytes(b"")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    proj = tmp_path / "p"
+    proj.mkdir()
+    (proj / "dlbox.toml").write_text('[env]\nfind_links = "none"\n')
+    p = workflow.load_project(proj, docker=None)
+    assert p.plan.build.find_links == () and p.plan.choice.torch.find_links is None
+    (proj / "dlbox.toml").write_text("[env]\n")
+    p = workflow.load_project(proj, docker=None)
+    assert p.plan.build.find_links == (str(wheels),) and p.plan.choice.torch.find_links == str(wheels)

@@ -183,14 +183,13 @@ def plan(
     """Show the decision (base image, CUDA, torch, run flags) and the reason for each part."""
     from dataclasses import replace
 
-    from dlbox.host.observe import observe
     from dlbox.spec import load_spec
 
     spec = load_spec(path, required=False)
     if server:
         host = workflow.observe_server(server)[0]
     else:
-        host = observe(docker=Docker() if host_check else None)
+        host = workflow.observe_for(spec, Docker() if host_check else None)
     if nvidia_smi or driver or compute_cap:
         from dlbox.gpu.nvidia_smi import facts_from_options
 
