@@ -196,7 +196,7 @@ class Plan:
 # ---------------------------------------------------------------------------------------------
 
 
-def _requirement_names(spec: Spec) -> tuple[str, ...]:
+def requirement_names(spec: Spec) -> tuple[str, ...]:
     names = list(spec.env.pip)
     if spec.env.requirements:
         f = spec.project_dir / spec.env.requirements
@@ -231,6 +231,7 @@ def resolve(
     """Decide everything. `overrides` are the what-if flags (torch, cuda, flavor, no_gpu)."""
     o = overrides or {}
     want_gpu = gpu_wanted(spec) and not o.get("no_gpu")
+    packages = requirement_names(spec)
     request = TorchRequest(
         torch=o.get("torch") or spec.env.torch,
         cuda=o.get("cuda") or spec.env.cuda,
@@ -238,7 +239,7 @@ def resolve(
         flavor=o.get("flavor") or spec.env.flavor,
         base=spec.env.base,
         gpu=want_gpu,
-        packages=_requirement_names(spec),
+        packages=packages,
     )
     choice = choose(
         request,
@@ -249,7 +250,7 @@ def resolve(
     reasons = list(choice.reasons)
     warnings = list(choice.warnings)
     proxy = _proxy(spec, host)
-    build = _build_plan(spec, host, choice, proxy, reasons)
+    build = _build_plan(spec, host, choice, proxy, packages, reasons)
     run = _run_plan(spec, host, choice, proxy, want_gpu, reasons, warnings, o)
     return Plan(
         project=spec.name,
@@ -276,7 +277,8 @@ def _proxy(spec: Spec, host: Host) -> Proxy:
     return Proxy(http=http, https=https, no_proxy=no_proxy)
 
 
-def _build_plan(spec: Spec, host: Host, choice: ImageChoice, proxy: Proxy, reasons: list[str]) -> BuildPlan:
+def _build_plan(spec: Spec, host: Host, choice: ImageChoice, proxy: Proxy, packages: tuple[str, ...],
+                reasons: list[str]) -> BuildPlan:
     ca = spec.net.ca_certs
     if ca == "auto":
         ca_files = (host.net.ca_bundle,) if host.net.ca_bundle else ()
@@ -302,7 +304,7 @@ def _build_plan(spec: Spec, host: Host, choice: ImageChoice, proxy: Proxy, reaso
     from dlbox.catalog import load as load_catalog
 
     build_deps = {d.package for d in load_catalog().build_deps}
-    no_isolation = tuple(sorted(set(_requirement_names(spec)) & build_deps)) if choice.has_nvcc else ()
+    no_isolation = tuple(sorted(set(packages) & build_deps)) if choice.has_nvcc else ()
     if no_isolation:
         reasons.append(f"{', '.join(no_isolation)} build without isolation so they compile against the planned torch "
                        "(their setup.py imports torch)")

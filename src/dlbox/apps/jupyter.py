@@ -31,7 +31,7 @@ from dlbox.engine.ca import combined_bundle
 from dlbox.engine.run import (RunOptions, ca_for, check_mounts, check_ports, container_name, explain_run_failure,
                               run_argv, run_env)
 from dlbox.errors import HostError
-from dlbox.plan import VENV, Plan, Port, _requirement_names
+from dlbox.plan import VENV, Plan, Port, requirement_names
 from dlbox.render import STAGE, template_env
 from dlbox.workflow import Project, ensure_image
 
@@ -61,7 +61,7 @@ def jupyter_name(plan: Plan) -> str:
 
 def has_jupyter(p: Project) -> bool:
     """The project's own packages already bring JupyterLab: use the environment image as is."""
-    return JUPYTER_REQUIREMENT in _requirement_names(p.spec)
+    return JUPYTER_REQUIREMENT in requirement_names(p.spec)
 
 
 def url_for(port: int, token: str, path: str = "lab") -> str:

@@ -105,7 +105,7 @@ def bake(docker: Docker, plan: Plan, *, env_image: str, project_dir: Path, label
     t0 = time.monotonic()
     stage = project_dir / STAGE
     user_ignore = (project_dir / ".dockerignore").read_text() if (project_dir / ".dockerignore").is_file() else ""
-    extra = [(k, label_value(v) if not isinstance(v, str) else label_value(v)) for k, v in sorted(labels.items())]
+    extra = [(k, label_value(v)) for k, v in sorted(labels.items())]
     (stage / "Dockerfile.bake").write_text(render_bake(plan, env_image=env_image, owner="0:0", extra_labels=extra))
     (stage / "Dockerfile.bake.dockerignore").write_text(render_dockerignore(bake=True, user_ignore=user_ignore))
     tag = f"{image_name(plan)}:baked"

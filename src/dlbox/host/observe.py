@@ -7,9 +7,9 @@ import os
 import resource
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
-from dlbox.errors import DlboxError
 from dlbox.host import EngineFacts, Host, Limits
 from dlbox.host.netconf import observe_net
 
@@ -63,15 +63,11 @@ def observe_driver(timeout: float = 10.0):
             capture_output=True, timeout=timeout, text=True,
         )
         if csv.returncode == 0 and csv.stdout.strip():
-            from dataclasses import replace
-
             gpus = parse_nvidia_smi(csv.stdout).gpus
             if gpus:
                 facts = replace(facts, gpus=gpus)
     except (OSError, subprocess.TimeoutExpired):
         pass
-    from dataclasses import replace
-
     return replace(facts, wsl=is_wsl(), source="nvidia-smi")
 
 
@@ -85,15 +81,9 @@ def observe(*, docker=None, find_links: tuple[str, ...] | None = None) -> Host:
 
     net = observe_net()
     links = net.find_links if find_links is None else find_links
-    engine = None
-    if docker is not None:
-        try:
-            engine = observe_engine(docker)
-        except DlboxError:
-            raise
     return Host(
         driver=observe_driver(),
-        engine=engine,
+        engine=observe_engine(docker) if docker is not None else None,
         cdi_gpu=cdi_has_gpu(),
         limits=observe_limits(),
         net=net,
