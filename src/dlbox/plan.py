@@ -355,6 +355,10 @@ def _gpu_args(spec: Spec, host: Host, choice: ImageChoice, want: bool, warnings:
 def _run_plan(spec: Spec, host: Host, choice: ImageChoice, proxy: Proxy, want_gpu: bool,
               reasons: list[str], warnings: list[str], o: dict) -> RunPlan:
     gpu_args = _gpu_args(spec, host, choice, want_gpu and not o.get("no_gpu"), warnings, reasons)
+    if proxy and host.net.proxy_loopback_only and (is_loopback(proxy.http) or is_loopback(proxy.https)):
+        warnings.append(f"the proxy {mask_url(proxy.https or proxy.http)} listens on 127.0.0.1 only: containers reach "
+                        "it as host.docker.internal, so let it accept LAN connections (\"allow LAN\" in desktop "
+                        "proxy clients); builds are not affected (they use the host network)")
     ulimits = []
     if host.limits.memlock_hard is None:
         ulimits.append("memlock=-1")

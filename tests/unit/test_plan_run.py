@@ -214,3 +214,32 @@ def test_find_links_none_never_plans_a_local_wheel(tmp_path, monkeypatch):
     (proj / "dlbox.toml").write_text("[env]\n")
     p = workflow.load_project(proj, docker=None)
     assert p.plan.build.find_links == (str(wheels),) and p.plan.choice.torch.find_links == str(wheels)
+
+
+def test_loopback_only_proxy_warns_about_containers(tmp_path):
+    url = f"http://user:{SECRET}@127.0.0.1:7890"
+    host = cpu_host(net=NetFacts(http_proxy=url, https_proxy=url, proxy_loopback_only=True))
+    plan = resolve(load_spec(project(tmp_path)), host)
+    warning = [w for w in plan.warnings if "listens on 127.0.0.1 only" in w]
+    assert len(warning) == 1 and "allow LAN" in warning[0] and SECRET not in warning[0]
+    assert not any("listens on" in w for w in resolve(load_spec(project(tmp_path)), proxied_host(url)).warnings)
+
+
+def test_loopback_only_listener_is_detected_from_the_kernel_table():
+    """A real listener on 127.0.0.1 only, and one on all addresses (read from /proc/net/tcp)."""
+    import socket
+
+    from dlbox.host.netconf import listens_on_loopback_only
+
+    lo, anyaddr = socket.socket(), socket.socket()
+    try:
+        lo.bind(("127.0.0.1", 0))
+        lo.listen()
+        anyaddr.bind(("0.0.0.0", 0))
+        anyaddr.listen()
+        assert listens_on_loopback_only(f"http://127.0.0.1:{lo.getsockname()[1]}")
+        assert not listens_on_loopback_only(f"http://127.0.0.1:{anyaddr.getsockname()[1]}")
+        assert not listens_on_loopback_only("http://10.0.0.5:3128")
+    finally:
+        lo.close()
+        anyaddr.close()

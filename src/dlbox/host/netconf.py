@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import configparser
 import os
-import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -59,27 +58,39 @@ def _proxy(env: dict[str, str], name: str) -> str | None:
     return env.get(name.upper()) or env.get(name.lower()) or None
 
 
-def listens_on_loopback_only(url: str | None) -> bool:
-    """True when URL's host is loopback and nothing listens on the port at 0.0.0.0/[::].
+def listening_addresses(port: int, proc_net: str = "/proc/net") -> set[str]:
+    """Local addresses (hex, as the kernel prints them) of TCP sockets listening on PORT."""
+    found = set()
+    for name in ("tcp", "tcp6"):
+        try:
+            lines = Path(proc_net, name).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            addr, _, hexport = fields[1].partition(":")
+            if fields[3] == "0A" and int(hexport, 16) == port:   # 0A = LISTEN
+                found.add(addr)
+    return found
+
+
+_LOOPBACK_HEX = {"0100007F", "00000000000000000000000001000000"}   # 127.0.0.1 and ::1
+
+
+def listens_on_loopback_only(url: str | None, proc_net: str = "/proc/net") -> bool:
+    """True when URL's host is loopback and the listener on its port is bound to loopback only.
 
     A desktop proxy on 127.0.0.1:7890 that does not 'allow LAN' cannot be reached from a
-    container through host.docker.internal.
+    container through host.docker.internal. (A test bind on 0.0.0.0 cannot tell: Linux refuses
+    it whenever anything holds the port.)
     """
     if not url:
         return False
     parts = urlsplit(url)
     if parts.hostname not in ("127.0.0.1", "localhost", "::1") or not parts.port:
         return False
-    for family, addr in ((socket.AF_INET, "0.0.0.0"),):
-        s = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
-            s.bind((addr, parts.port))
-        except OSError:
-            return False   # the port is bound on all addresses (or in use there): reachable
-        finally:
-            s.close()
-    return True
+    addrs = listening_addresses(parts.port, proc_net)
+    return bool(addrs) and addrs <= _LOOPBACK_HEX
 
 
 def observe_net(env: dict[str, str] | None = None) -> NetFacts:
