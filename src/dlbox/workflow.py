@@ -24,6 +24,10 @@ from dlbox.spec import Spec, load_spec
 Say = Callable[[str], None]
 
 
+def _on_terminal() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
 def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr)
 
@@ -146,13 +150,13 @@ def exec_in(p: Project, command: tuple[str, ...], *, tty: bool | None = None) ->
     state = container_state(p.docker, name)
     if not state or not state["running"]:
         raise HostError(f"no running container for {p.plan.project}", fix="dlbox up")
-    tty = sys.stdin.isatty() and sys.stdout.isatty() if tty is None else tty
+    tty = _on_terminal() if tty is None else tty
     return interactive(p.docker, exec_argv(p, name, command, tty=tty), tty=tty)
 
 
 def run_once(p: Project, image: str, command: tuple[str, ...], *, public: bool = False,
              tty: bool | None = None) -> int:
-    tty = sys.stdin.isatty() and sys.stdout.isatty() if tty is None else tty
+    tty = _on_terminal() if tty is None else tty
     if p.host.server is None:
         check_mounts(p.plan)
         check_ports(p.docker, p.plan.run.ports)
@@ -177,7 +181,6 @@ def verify(p: Project, image: str, *, require_gpu: bool = False) -> list:
     """Run the in-container probe (templates/verify_inside.py) with the project's run flags and
     turn its observations into checks. A container that cannot even start is one `fail`."""
     import json
-    from pathlib import Path
 
     from dlbox.engine.run import explain_run_failure
     from dlbox.gpu.verify import checks_from_observations
