@@ -28,9 +28,10 @@ import time
 from pathlib import Path
 
 from dlbox import workflow
-from dlbox.apps.jupyter import jupyter_image, jupyter_name
+from dlbox.apps.jupyter import jupyter_image
 from dlbox.apps.wait import wait_http
 from dlbox.engine.docker import Docker
+from dlbox.plan.layout import jupyter_name
 
 ROOT = Path(__file__).resolve().parents[1]
 DLBOX = [sys.executable, "-m", "dlbox.cli"]

@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from dlbox import ssh
 from dlbox.engine.docker import Docker
-from dlbox.ship import ssh
 from dlbox.ship.deploy import deploy
 from dlbox.ship.layers import FastReader, chain_ids, image_facts
 

@@ -11,7 +11,6 @@ import sys
 
 import typer
 from rich.console import Console
-
 from rich.markup import escape
 
 from dlbox.errors import DlboxError

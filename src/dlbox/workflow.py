@@ -13,12 +13,24 @@ from typing import Callable
 from dlbox.engine.build import BuildResult, bake, build
 from dlbox.engine.docker import Docker
 from dlbox.engine.images import Availability, ensure_base
-from dlbox.engine.run import (RunOptions, ca_for, check_mounts, check_ports, container_name, container_state,
-                              interactive, run_argv, run_env, start_detached)
+from dlbox.engine.remote import remote_docker
+from dlbox.engine.run import (
+    RunOptions,
+    ca_for,
+    check_mounts,
+    check_ports,
+    container_state,
+    interactive,
+    run_argv,
+    run_env,
+    start_detached,
+)
 from dlbox.errors import HostError
 from dlbox.host import Host
+from dlbox.host import remote as host_remote
 from dlbox.host.observe import observe
 from dlbox.plan import Plan, find_links_dirs, resolve
+from dlbox.plan.layout import container_name
 from dlbox.spec import Spec, load_spec
 
 Say = Callable[[str], None]
@@ -65,22 +77,9 @@ def load_project(path: str | Path = ".", *, docker: Docker | None = None, overri
 
 
 def observe_server(target: str) -> tuple[Host, Docker]:
-    """The server's facts over SSH: its driver, engine, limits, user and HOME."""
-    from dlbox.host import EngineFacts, Limits
-    from dlbox.ship import ssh
-    from dlbox.ship.remote import remote_docker, remote_driver_facts, remote_limits
-
+    """The server's facts over SSH and its engine."""
     docker = remote_docker(target)
-    t = ssh.Target.parse(target)
-    ids = ssh.run(t, 'id -u; id -g; echo "$HOME"', timeout=60, what="id").stdout.decode().split()
-    limits = remote_limits(target)
-    host = Host(
-        driver=remote_driver_facts(target),
-        engine=EngineFacts.from_info(docker.info()),
-        limits=Limits(memlock_hard=limits.memlock_hard, stack_hard=limits.stack_hard),
-        uid=int(ids[0]), gid=int(ids[1]), home=ids[2] if len(ids) > 2 else None, server=target,
-    )
-    return host, docker
+    return host_remote.observe_server(target, docker.info()), docker
 
 
 def load_server_project(path: str | Path, target: str, *, overrides: dict | None = None) -> Project:
@@ -93,7 +92,7 @@ def load_server_project(path: str | Path, target: str, *, overrides: dict | None
 
 def server_image(p: Project) -> str:
     """The image `dlbox deploy` put on the server."""
-    from dlbox.engine.build import image_name
+    from dlbox.plan.layout import image_name
 
     image = f"{image_name(p.plan)}:baked"
     if not p.docker.image_exists(image):
@@ -167,7 +166,7 @@ def run_once(p: Project, image: str, command: tuple[str, ...], *, public: bool =
 
 def down(p: Project) -> list[str]:
     """Remove the project's containers (the environment and its Jupyter); the names removed."""
-    from dlbox.apps.jupyter import jupyter_name
+    from dlbox.plan.layout import jupyter_name
 
     removed = []
     for name in (container_name(p.plan), jupyter_name(p.plan)):
@@ -182,8 +181,8 @@ def verify(p: Project, image: str, *, require_gpu: bool = False) -> list:
     turn its observations into checks. A container that cannot even start is one `fail`."""
     import json
 
+    from dlbox.doctor.container import checks_from_observations
     from dlbox.engine.run import explain_run_failure
-    from dlbox.gpu.verify import checks_from_observations
     from dlbox.report import Check
 
     script = (Path(__file__).parent / "templates" / "verify_inside.py").read_text()

@@ -191,7 +191,8 @@ def test_deploy_unknown_image(env):
 # -- remote facts, snapshot ------------------------------------------------------------------
 
 def test_remote_facts(monkeypatch):
-    from dlbox.ship.remote import remote_docker, remote_driver_facts, remote_limits
+    from dlbox.engine.remote import remote_docker
+    from dlbox.host.remote import remote_driver_facts, remote_limits
 
     monkeypatch.setenv("DLBOX_SSH_CONFIG", os.environ["DLBOX_TEST_SSH_CONFIG"])
     assert remote_docker(REMOTE).info()["DockerRootDir"].startswith(os.environ["DLBOX_WORLD"])
@@ -221,7 +222,8 @@ def test_snapshot_labels_origin(images):
 
 def test_deploy_without_store_access_uses_docker_save(images, env, monkeypatch):
     """Non-root users cannot read the engine's layer store: one `docker save` is the fallback."""
-    from dlbox.ship import deploy as deploy_mod, layers
+    from dlbox.ship import deploy as deploy_mod
+    from dlbox.ship import layers
 
     for k in ("DLBOX_SSH_CONFIG", "DLBOX_REMOTE_STAGING"):
         monkeypatch.setenv(k, env[k])

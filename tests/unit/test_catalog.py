@@ -49,7 +49,7 @@ def test_versions_sorted_and_unique(cat):
 
 def test_branch_map_agrees_with_driver_table(cat):
     # each toolkit's minimum Linux driver falls in the branch that reports at least that CUDA
-    from dlbox.gpu.nvidia_smi import cuda_max_for_driver
+    from dlbox.host.nvidia_smi import cuda_max_for_driver
     for r in cat.cuda_driver:
         if r.min_driver_linux:
             assert vkey(cuda_max_for_driver(r.min_driver_linux)) >= vkey(r.cuda), r.cuda
@@ -79,6 +79,7 @@ def test_minor_compat_floors(cat):
 
 def test_catalog_command_json():
     from typer.testing import CliRunner
+
     from dlbox.cli import app
     res = CliRunner().invoke(app, ["catalog", "--driver", "535.104.05", "--json"])
     assert res.exit_code == 0, res.output

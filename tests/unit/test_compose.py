@@ -10,8 +10,8 @@ import pytest
 
 from dlbox.apps.files import write_compose
 from dlbox.errors import HostError
-from dlbox.gpu.nvidia_smi import facts_from_options
 from dlbox.host import EngineFacts, Host, Limits, NetFacts
+from dlbox.host.nvidia_smi import facts_from_options
 from dlbox.plan import resolve
 from dlbox.render.compose import compose_dict, gpu_devices, render_compose, to_yaml
 from dlbox.spec import load_spec

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from dlbox.apps.files import write_devcontainer
-from dlbox.gpu.nvidia_smi import facts_from_options
 from dlbox.host import EngineFacts, Host, Limits, NetFacts
+from dlbox.host.nvidia_smi import facts_from_options
 from dlbox.plan import resolve
 from dlbox.render.devcontainer import devcontainer_dict, merge, parse_jsonc, strip_jsonc
 from dlbox.spec import load_spec

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from dlbox.cli import app
 from dlbox.doctor import run_checks
-from dlbox.sysroot import SysRoot
+from dlbox.host.sysroot import SysRoot
 
 ROOTS = Path(__file__).resolve().parents[1] / "fixtures" / "roots"
 

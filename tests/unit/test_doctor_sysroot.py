@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dlbox.sysroot import SysRoot
+from dlbox.host.sysroot import SysRoot
 
 ROOTS = Path(__file__).resolve().parents[1] / "fixtures" / "roots"
 

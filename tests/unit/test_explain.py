@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from dlbox.gpu.explain import explain
+from dlbox.catalog.explain import explain
 
 FX = Path(__file__).parent.parent / "fixtures" / "errors"
 

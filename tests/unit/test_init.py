@@ -2,9 +2,9 @@
 
 import pytest
 
-from dlbox.detect import detect, init
 from dlbox.errors import SpecError
 from dlbox.spec import load_spec
+from dlbox.spec.detect import detect, init
 
 
 def test_requirements_with_torch_pin_and_gradio(tmp_path):

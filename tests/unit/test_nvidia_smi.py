@@ -4,9 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from dlbox.gpu.nvidia_smi import (cuda_max_for_driver, effective_cuda_max, facts_from_options,
-                                  parse_nvidia_smi)
 from dlbox.errors import DlboxError
+from dlbox.host.nvidia_smi import cuda_max_for_driver, effective_cuda_max, facts_from_options, parse_nvidia_smi
 
 FX = Path(__file__).parent.parent / "fixtures" / "nvidia-smi"
 

@@ -4,12 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from dlbox.engine.build import build_argv, _build_env
+from dlbox.engine.build import _build_env, build_argv
 from dlbox.engine.run import RunOptions, run_argv
 from dlbox.errors import PlanError
-from dlbox.gpu.nvidia_smi import parse_nvidia_smi
 from dlbox.host import EngineFacts, Host, Limits, NetFacts
-from dlbox.plan import mask_url, resolve
+from dlbox.host.nvidia_smi import parse_nvidia_smi
+from dlbox.plan import resolve
+from dlbox.redact import mask_url
 from dlbox.spec import load_spec
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures"

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from dlbox.gpu.nvidia_smi import parse_nvidia_smi
-from dlbox.gpu.resolve import LocalWheel
 from dlbox.host import EngineFacts, Host, Limits, NetFacts
+from dlbox.host.nvidia_smi import parse_nvidia_smi
+from dlbox.host.wheels import LocalWheel
 from dlbox.plan import resolve
-from dlbox.render import render_bake, render_dockerfile, render_dockerignore
+from dlbox.render.dockerfile import render_bake, render_dockerfile, render_dockerignore
 from dlbox.spec import load_spec
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures"

@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 
 from dlbox.errors import PlanError
-from dlbox.gpu.nvidia_smi import facts_from_options
-from dlbox.gpu.resolve import LocalWheel, TorchRequest, choose, scan_local_wheels
+from dlbox.host.nvidia_smi import facts_from_options
+from dlbox.host.wheels import LocalWheel, scan_local_wheels
+from dlbox.plan.gpu import TorchRequest, choose
 
 FX = Path(__file__).parent.parent / "fixtures" / "nvidia-smi"
 R = TorchRequest

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from dlbox.setup.files import (FileChange, MalformedConfig, apply, mask_secrets, parse_json_object,
-                               set_apt_option, set_ini_option, set_systemd_env, sudo_argv)
+from dlbox.host.config_files import MalformedConfig, parse_json_object
+from dlbox.redact import mask_secrets
+from dlbox.setup.files import FileChange, apply, set_apt_option, set_ini_option, set_systemd_env, sudo_argv
 
 
 def test_mask_secrets_hides_proxy_passwords_and_registry_auth():

@@ -48,7 +48,7 @@ def test_proxy_merges_and_second_run_is_a_noop(tmp_path):
     assert r2.exit_code == 0 and "nothing to change" in r2.output
     assert tree_digest(root) == before
     from dlbox.doctor import run_checks
-    from dlbox.sysroot import SysRoot
+    from dlbox.host.sysroot import SysRoot
 
     checks = {c.id: c for c in run_checks(SysRoot(root))}
     assert checks["proxy.no-proxy"].status == "ok"

@@ -10,13 +10,13 @@ from datetime import datetime, timezone
 
 import pytest
 
+from dlbox import ssh
 from dlbox.errors import DlboxError, HostError
-from dlbox.ship import ssh
-from dlbox.ship.archive import ArchiveError, ZSTD_MAGIC, compress_argv, verify
+from dlbox.host.remote import parse_limits
+from dlbox.ship.archive import ZSTD_MAGIC, ArchiveError, compress_argv, verify
 from dlbox.ship.deploy import manifest_tar, parse_probe, probe_script, send_script, staging_dir, tags_for
 from dlbox.ship.layers import ImageFacts, chain_ids, present_prefix
 from dlbox.ship.push import registry_notes, remote_ref
-from dlbox.ship.remote import parse_limits
 from dlbox.ship.snapshot import commit_argv, default_tag, snapshot_labels
 
 A, B, C, D = (f"sha256:{c * 64}" for c in "abcd")

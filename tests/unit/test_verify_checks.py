@@ -1,7 +1,7 @@
 """checks_from_observations on recorded observation dicts."""
 
-from dlbox.gpu.nvidia_smi import facts_from_options
-from dlbox.gpu.verify import checks_from_observations
+from dlbox.doctor.container import checks_from_observations
+from dlbox.host.nvidia_smi import facts_from_options
 
 IDS = {"nvidia-smi", "torch-import", "torch-cuda", "gpu-devices", "gpu-arch", "gpu-matmul", "cpu-matmul",
        "nvcc", "shm", "ulimits", "cuda-vs-driver"}

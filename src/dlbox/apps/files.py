@@ -14,10 +14,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from dlbox.engine.build import image_name
 from dlbox.engine.run import ca_for
 from dlbox.engine.stage import stage_project
 from dlbox.errors import HostError
+from dlbox.plan.layout import image_name
 from dlbox.render.compose import render_compose
 from dlbox.render.devcontainer import devcontainer_dict, merge, parse_jsonc, to_json
 from dlbox.workflow import Project

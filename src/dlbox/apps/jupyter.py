@@ -26,13 +26,14 @@ from typing import Callable
 from dlbox import __version__
 from dlbox.apps.logs import is_running, last_lines
 from dlbox.apps.wait import wait_http
-from dlbox.engine.build import run_build, build_argv, image_name
+from dlbox.engine.build import build_argv, run_build
 from dlbox.engine.ca import combined_bundle
-from dlbox.engine.run import (RunOptions, ca_for, check_mounts, check_ports, container_name, explain_run_failure,
-                              run_argv, run_env)
+from dlbox.engine.run import RunOptions, ca_for, check_mounts, check_ports, explain_run_failure, run_argv, run_env
 from dlbox.errors import HostError
-from dlbox.plan import VENV, Plan, Port, requirement_names
-from dlbox.render import STAGE, template_env
+from dlbox.plan import Plan, Port
+from dlbox.plan.layout import STAGE, VENV, image_name, jupyter_name
+from dlbox.render.dockerfile import template_env
+from dlbox.spec.requirements import requirement_names
 from dlbox.workflow import Project, ensure_image
 
 CONTAINER_PORT = 8888
@@ -53,10 +54,6 @@ class JupyterServer:
     public: bool
     started: bool      # False: it was already running
     seconds: float     # from the call to a server that answers
-
-
-def jupyter_name(plan: Plan) -> str:
-    return container_name(plan) + "-jupyter"
 
 
 def has_jupyter(p: Project) -> bool:

@@ -53,7 +53,7 @@ def _ready(path: Path, server: str | None) -> tuple[workflow.Project, str]:
 
 def init(path: Path = PathArg, force: bool = typer.Option(False, "--force", help="replace an existing dlbox.toml")):
     """Write dlbox.toml, detected from requirements.txt / environment.yml / pyproject.toml."""
-    from dlbox.detect import init as do_init
+    from dlbox.spec.detect import init as do_init
 
     target, detected = do_init(path.resolve(), force=force)
     out.print(f"wrote {target}")
@@ -160,7 +160,7 @@ def ls():
 def logs(path: Path = PathArg, follow: bool = typer.Option(False, "--follow", "-f"),
          tail: str = typer.Option("200", "--tail")):
     """Show the project's container output."""
-    from dlbox.engine.run import container_name
+    from dlbox.plan.layout import container_name
 
     p = _project(path)
     argv = ["logs", "--tail", tail] + (["-f"] if follow else []) + [container_name(p.plan)]
@@ -191,7 +191,7 @@ def plan(
     else:
         host = workflow.observe_for(spec, Docker() if host_check else None)
     if nvidia_smi or driver or compute_cap:
-        from dlbox.gpu.nvidia_smi import facts_from_options
+        from dlbox.host.nvidia_smi import facts_from_options
 
         text = nvidia_smi.read_text() if nvidia_smi else None
         host = replace(host, driver=facts_from_options(nvidia_smi_text=text, driver=driver, compute_caps=compute_cap))
@@ -207,7 +207,7 @@ def plan(
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
         return
-    from dlbox.render import plan_lines
+    from dlbox.render.dockerfile import plan_lines
 
     for line in plan_lines(result):
         style = "yellow" if line.startswith("!") else ("dim" if line.startswith("-") else "bold")

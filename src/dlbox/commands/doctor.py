@@ -8,8 +8,8 @@ from typing import Optional
 
 import typer
 
+from dlbox.host.sysroot import SysRoot
 from dlbox.report import exit_code, print_checks
-from dlbox.sysroot import SysRoot
 
 ROOT_HELP = "read (and for setup, write) the host under DIR instead of / (tests, mounted disks)"
 

@@ -11,7 +11,7 @@ from rich.table import Table
 
 def _rows(driver: str | None) -> dict:
     from dlbox.catalog import load, vkey
-    from dlbox.gpu.nvidia_smi import cuda_max_for_driver
+    from dlbox.host.nvidia_smi import cuda_max_for_driver
 
     cat = load()
     cuda_max = cuda_max_for_driver(driver) if driver else None

@@ -8,8 +8,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn,
-                           TransferSpeedColumn)
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 
 from dlbox.engine.docker import Docker
 from dlbox.errors import EngineError
@@ -57,7 +56,7 @@ def _image(path: Path, image: str | None) -> tuple[str, str]:
     if image:
         return image, image.split("/")[-1].split(":")[0].split("@")[0]
     from dlbox import workflow
-    from dlbox.engine.build import image_name
+    from dlbox.plan.layout import image_name
 
     p = workflow.load_project(path, docker=Docker(), say=_say)
     ref = f"{image_name(p.plan)}:baked"
@@ -135,8 +134,9 @@ def snapshot(path: Path = PathArg, tag: Optional[str] = typer.Option(None, "--ta
     from datetime import datetime, timezone
 
     from dlbox import workflow
-    from dlbox.engine.run import container_name
-    from dlbox.ship.snapshot import WARNING, default_tag, snapshot as do_snapshot
+    from dlbox.plan.layout import container_name
+    from dlbox.ship.snapshot import WARNING, default_tag
+    from dlbox.ship.snapshot import snapshot as do_snapshot
 
     p = workflow.load_project(path, docker=Docker(), say=_say)
     err.print(f"[yellow]warning:[/yellow] {WARNING}")

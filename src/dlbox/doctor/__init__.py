@@ -7,9 +7,9 @@ host problem (that is what a `fail` line is for) and never prints.
 from __future__ import annotations
 
 from dlbox.doctor import engine, nvidia, proxy, resources, wsl
-from dlbox.doctor.facts import Facts
+from dlbox.host.facts import Facts
+from dlbox.host.sysroot import SysRoot
 from dlbox.report import Check
-from dlbox.sysroot import SysRoot
 
 
 def run_checks(sysroot: SysRoot | None = None, *, deep: bool = False) -> list[Check]:

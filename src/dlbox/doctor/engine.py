@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dlbox.doctor.facts import DAEMON_JSON, Facts
+from dlbox.host.facts import DAEMON_JSON, Facts
 from dlbox.report import Check
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from dlbox.doctor.facts import DAEMON_JSON, Facts
+from dlbox.host.facts import DAEMON_JSON, Facts
 from dlbox.report import Check
 
 RESTART = "sudo systemctl restart docker"
@@ -18,7 +18,7 @@ def _restart(facts: Facts) -> str:
 def driver_facts(text: str) -> tuple[str | None, str | None]:
     """(driver version, highest CUDA) from `nvidia-smi` text; tolerant of R610's header."""
     try:
-        from dlbox.gpu.nvidia_smi import parse_nvidia_smi
+        from dlbox.host.nvidia_smi import parse_nvidia_smi
 
         f = parse_nvidia_smi(text)
         return f.driver_version, f.cuda_max
@@ -147,7 +147,7 @@ def check_deep(facts: Facts) -> Check:
         return Check("nvidia.deep", "ok", p.stdout.decode(errors="replace").strip().replace("\n", "; "))
     err = p.stderr.decode(errors="replace").strip()
     try:
-        from dlbox.gpu.explain import explain
+        from dlbox.catalog.explain import explain
 
         why = explain(err)
     except ImportError:

@@ -12,9 +12,9 @@ import shlex
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from dlbox.doctor.facts import DAEMON_JSON, Facts
+from dlbox.host.facts import DAEMON_JSON, Facts
+from dlbox.redact import mask_secrets
 from dlbox.report import Check
-from dlbox.setup.files import mask_secrets
 
 APT_FILES = ("/etc/apt/apt.conf",)
 DROPIN_DIR = "/etc/systemd/system/docker.service.d"

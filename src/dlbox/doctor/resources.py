@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from dlbox.doctor.facts import DAEMON_JSON, Facts
+from dlbox.host.facts import DAEMON_JSON, Facts
 from dlbox.report import Check
 
 GIB = 1024**3

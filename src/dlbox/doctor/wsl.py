@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from dlbox.doctor.facts import Facts
+from dlbox.host.facts import Facts
 from dlbox.report import Check
 
 LIBCUDA = "/usr/lib/wsl/lib/libcuda.so.1"  # only .so.1 is guaranteed there (microsoft/WSL#8587)

@@ -19,7 +19,8 @@ from dlbox.engine.docker import Docker, buildkit_client
 from dlbox.engine.stage import stage_project
 from dlbox.errors import EngineError, HostError
 from dlbox.plan import Plan
-from dlbox.render import STAGE, label_value, render_bake, render_dockerignore
+from dlbox.plan.layout import STAGE, image_name
+from dlbox.render.dockerfile import label_value, render_bake, render_dockerignore
 
 PROXY_ARGS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
 
@@ -29,10 +30,6 @@ class BuildResult:
     image: str
     built: bool
     seconds: float
-
-
-def image_name(plan: Plan) -> str:
-    return f"dlbox/{plan.project}"
 
 
 def _build_env(plan: Plan) -> dict[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from dlbox.engine.bootstrap import bootstrap, can_bootstrap
 from dlbox.engine.docker import Docker
 from dlbox.errors import HostError

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shutil
@@ -16,17 +15,7 @@ from dlbox.engine.ca import combined_bundle
 from dlbox.engine.docker import Docker
 from dlbox.errors import DlboxError, HostError
 from dlbox.plan import Plan, Port
-
-CA_TARGET = "/etc/ssl/certs/dlbox-ca-bundle.pem"
-CA_ENV = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "GIT_SSL_CAINFO")
-LABEL_PROJECT = "org.dlbox.project"
-LABEL_DIR = "org.dlbox.project_dir"
-
-
-def container_name(plan: Plan) -> str:
-    """One long-running container per project directory."""
-    digest = hashlib.sha256(plan.project_dir.encode()).hexdigest()[:8]
-    return f"dlbox-{plan.project}-{digest}"
+from dlbox.plan.layout import CA_ENV, CA_TARGET, LABEL_DIR, LABEL_PROJECT
 
 
 @dataclass(frozen=True)
@@ -153,7 +142,7 @@ def explain_run_failure(err: DlboxError) -> DlboxError:
     """Add the GPU error explainer's cause and fix to a failed `docker run`."""
     detail = getattr(err, "detail", "") or err.message
     try:
-        from dlbox.gpu.explain import explain
+        from dlbox.catalog.explain import explain
     except ImportError:  # pragma: no cover
         return err
     e = explain(detail)

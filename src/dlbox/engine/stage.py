@@ -18,7 +18,8 @@ import uv
 
 from dlbox.errors import HostError
 from dlbox.plan import Plan
-from dlbox.render import STAGE, entrypoint_script, render_dockerfile, render_dockerignore
+from dlbox.plan.layout import STAGE
+from dlbox.render.dockerfile import entrypoint_script, render_dockerfile, render_dockerignore
 
 WHEEL_SUFFIXES = (".whl", ".tar.gz", ".zip")
 

@@ -7,10 +7,9 @@ so every decision downstream can be replayed on a machine without a GPU.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from dlbox.gpu.nvidia_smi import DriverFacts
+from dlbox.host.nvidia_smi import DriverFacts
+from dlbox.host.wheels import LocalWheel
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ class Limits:
 
 @dataclass(frozen=True)
 class Host:
-    driver: "DriverFacts | None" = None
+    driver: DriverFacts | None = None
     engine: EngineFacts | None = None
     cdi_gpu: bool = False              # a CDI spec naming nvidia.com/gpu exists
     limits: Limits = field(default_factory=Limits)
@@ -74,7 +73,7 @@ class Host:
     uid: int = 1000
     gid: int = 1000
     wsl: bool = False
-    local_wheels: tuple = ()           # dlbox.gpu.resolve.LocalWheel
+    local_wheels: tuple[LocalWheel, ...] = ()
     home: str | None = None            # for ~ in mounts; None = this process's HOME
     server: str | None = None          # "user@host" when these facts are a remote server's
 

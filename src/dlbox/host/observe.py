@@ -48,7 +48,7 @@ def observe_driver(timeout: float = 10.0):
     exe = shutil.which("nvidia-smi") or ("/usr/lib/wsl/lib/nvidia-smi" if os.path.exists("/usr/lib/wsl/lib/nvidia-smi") else None)
     if not exe:
         return None
-    from dlbox.gpu.nvidia_smi import parse_nvidia_smi
+    from dlbox.host.nvidia_smi import parse_nvidia_smi
 
     try:
         table = subprocess.run([exe], capture_output=True, timeout=timeout, text=True)
@@ -77,7 +77,7 @@ def observe_engine(docker) -> EngineFacts:
 
 def observe(*, docker=None, find_links: tuple[str, ...] | None = None) -> Host:
     """Observe this machine. `docker` (an engine.Docker) adds engine facts; None skips Docker."""
-    from dlbox.gpu.resolve import scan_local_wheels
+    from dlbox.host.wheels import scan_local_wheels
 
     net = observe_net()
     links = net.find_links if find_links is None else find_links

@@ -16,9 +16,8 @@ import json
 import re
 from typing import Any
 
-from dlbox.engine.run import CA_ENV, CA_TARGET   # constants only: the same paths `dlbox up` uses
-from dlbox.plan import WORKSPACE, Plan
-from dlbox.render import STAGE
+from dlbox.plan import Plan
+from dlbox.plan.layout import CA_ENV, CA_TARGET, STAGE, WORKSPACE
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 HEADER = """\

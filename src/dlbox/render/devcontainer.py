@@ -20,9 +20,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from dlbox.engine.run import CA_ENV, CA_TARGET   # constants only: the same paths `dlbox up` uses
-from dlbox.plan import VENV, WORKSPACE, Plan
-from dlbox.render import STAGE
+from dlbox.plan import Plan
+from dlbox.plan.layout import CA_ENV, CA_TARGET, STAGE, VENV, WORKSPACE
 
 ENTRYPOINT = "/usr/local/bin/dlbox-entrypoint"
 PYTHON_EXTENSION = "ms-python.python"

@@ -9,8 +9,8 @@ from __future__ import annotations
 from rich.console import Console
 
 from dlbox.errors import HostError
+from dlbox.host.sysroot import SysRoot
 from dlbox.setup.steps import Options, safe_run_step
-from dlbox.sysroot import SysRoot
 
 TARGETS = ("docker", "nvidia", "proxy", "mirrors")
 
@@ -32,7 +32,7 @@ def run_setup(target: str, sysroot: SysRoot, opts: Options, console: Console | N
         # proxy/mirrors only when given something to set; the GPU step only with a driver.
         names = ["docker"] + (["proxy"] if opts.url else []) \
             + (["mirrors"] if (opts.apt_mirror or opts.pip_index or opts.registry_mirrors) else [])
-        from dlbox.doctor.facts import Facts
+        from dlbox.host.facts import Facts
 
         if Facts(sysroot).smi.ok:
             names.append("nvidia")

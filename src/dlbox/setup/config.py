@@ -5,8 +5,9 @@ from __future__ import annotations
 import copy
 from typing import Callable
 
-from dlbox.setup.files import FileChange, dump_json, parse_json_object
-from dlbox.sysroot import SysRoot
+from dlbox.host.config_files import dump_json, parse_json_object
+from dlbox.host.sysroot import SysRoot
+from dlbox.setup.files import FileChange
 
 DAEMON_JSON = "/etc/docker/daemon.json"
 

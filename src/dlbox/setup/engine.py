@@ -11,11 +11,11 @@ from __future__ import annotations
 import re
 import urllib.request
 
-from dlbox.doctor.facts import Facts
 from dlbox.doctor.nvidia import check_deep
 from dlbox.errors import HostError
+from dlbox.host.facts import Facts
+from dlbox.host.sysroot import SysRoot
 from dlbox.setup.steps import Command, Options, Step
-from dlbox.sysroot import SysRoot
 
 DOCKER_REPO = "https://download.docker.com/linux/"
 NVIDIA_REPO = "https://nvidia.github.io/libnvidia-container"

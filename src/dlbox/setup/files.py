@@ -13,7 +13,6 @@ Contract:
 from __future__ import annotations
 
 import difflib
-import json
 import os
 import re
 import shutil
@@ -24,46 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dlbox.errors import HostError
-
-_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:@/\s\"']+):(?P<pw>[^@/\s\"']+)@")
-
-
-_JSON_SECRET = re.compile(r'("(?:auth|password|identitytoken|registrytoken)"\s*:\s*")[^"]*(")', re.IGNORECASE)
-
-
-def mask_secrets(text: str) -> str:
-    """`http://user:secret@host:3128` → `http://user:***@host:3128`, anywhere in `text`;
-    also the credentials a docker config.json keeps under "auths"."""
-    text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
-    return _JSON_SECRET.sub(r"\1***\2", text)
-
-
-class MalformedConfig(HostError):
-    """An existing config file does not parse; it is reported and left untouched."""
-
-    def __init__(self, path: str, line: int, column: int, reason: str) -> None:
-        super().__init__(
-            f"{path} is not valid JSON (line {line}, column {column}: {reason}); left untouched.",
-            fix=f"fix the file by hand (e.g. `python3 -m json.tool {path}`), then run again",
-        )
-        self.path, self.line, self.column = path, line, column
-
-
-def parse_json_object(text: str | None, path: str) -> dict:
-    """A JSON object from `text` ({} when missing or empty); MalformedConfig otherwise."""
-    if text is None or not text.strip():
-        return {}
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise MalformedConfig(path, exc.lineno, exc.colno, exc.msg) from None
-    if not isinstance(data, dict):
-        raise MalformedConfig(path, 1, 1, f"expected an object, found {type(data).__name__}")
-    return data
-
-
-def dump_json(data: dict) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+from dlbox.redact import mask_secrets
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,13 @@ import re
 import tomllib
 from urllib.parse import urlsplit
 
-from dlbox.doctor.facts import Facts
 from dlbox.doctor.resources import mirror_problem
 from dlbox.errors import HostError
+from dlbox.host.facts import Facts
+from dlbox.host.sysroot import SysRoot
 from dlbox.setup.config import DAEMON_JSON, json_change, text_change
 from dlbox.setup.files import FileChange, set_ini_option
 from dlbox.setup.steps import Command, Options, Step
-from dlbox.sysroot import SysRoot
 
 # The official hosts the tutorials `sed` away (tutorial 002: archive/security.ubuntu.com).
 OFFICIAL_APT = re.compile(

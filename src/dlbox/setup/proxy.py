@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from dlbox.doctor.facts import Facts
 from dlbox.errors import HostError
+from dlbox.host.facts import Facts
+from dlbox.host.sysroot import SysRoot
 from dlbox.setup.config import DAEMON_JSON, client_config_path, json_change, text_change
 from dlbox.setup.files import set_apt_option, set_systemd_env
 from dlbox.setup.steps import Command, Options, Step
-from dlbox.sysroot import SysRoot
 
 APT_PROXY_FILE = "/etc/apt/apt.conf.d/95dlbox-proxy"
 DROPIN = "/etc/systemd/system/docker.service.d/http-proxy.conf"

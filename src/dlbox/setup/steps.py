@@ -17,8 +17,9 @@ from rich.console import Console
 from rich.syntax import Syntax
 
 from dlbox.errors import DlboxError, HostError
-from dlbox.setup.files import FileChange, apply, mask_secrets
-from dlbox.sysroot import SysRoot
+from dlbox.host.sysroot import SysRoot
+from dlbox.redact import mask_secrets
+from dlbox.setup.files import FileChange, apply
 
 
 @dataclass(frozen=True)

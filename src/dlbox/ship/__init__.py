@@ -5,5 +5,4 @@
 - `layers`: the image's layers as byte streams, without `docker save` when the engine allows.
 - `deploy`: send only the layers a server's engine lacks, over SSH, resumable and verified.
 - `snapshot`: `docker commit` a running project container, labelled with its origin.
-- `remote` / `ssh`: the SSH choke point and what a server says about itself.
 """

@@ -29,10 +29,20 @@ from typing import Callable, Iterator
 
 from platformdirs import user_cache_dir
 
+from dlbox import ssh
 from dlbox.engine.docker import Docker
+from dlbox.engine.paths import private_dir
 from dlbox.errors import EngineError, HostError
-from dlbox.ship import ssh
-from dlbox.ship.layers import CHUNK, FastReader, ImageFacts, chain_ids, config_bytes, image_facts, present_prefix, saved_layers
+from dlbox.ship.layers import (
+    CHUNK,
+    FastReader,
+    ImageFacts,
+    chain_ids,
+    config_bytes,
+    image_facts,
+    present_prefix,
+    saved_layers,
+)
 from dlbox.ship.progress import Meter
 
 Say = Callable[[str], None]
@@ -230,7 +240,7 @@ def _drop_after() -> int | None:
 
 def _control_path(target: ssh.Target) -> str:
     key = hashlib.sha256(f"{target}{os.getpid()}{time.time()}".encode()).hexdigest()[:10]
-    return os.path.join(tempfile.gettempdir(), f"dlbox-ssh-{key}")
+    return str(private_dir("ssh-control") / key)   # not /tmp: another user could pre-create it
 
 
 def probe(target: ssh.Target, control_path: str | None = None) -> RemoteState:

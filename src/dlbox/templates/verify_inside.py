@@ -2,7 +2,7 @@
 """Run inside a dlbox container: print ONE JSON object of raw observations.
 
 Stand-alone (stdlib only; torch imported only if installed). It judges nothing: dlbox turns
-these observations into checks (dlbox.gpu.verify.checks_from_observations) on the host.
+these observations into checks (dlbox.doctor.container.checks_from_observations) on the host.
 """
 
 import json

@@ -20,11 +20,11 @@ import os
 import re
 from dataclasses import dataclass
 from typing import Callable
-from urllib.parse import unquote
 
 from dlbox.catalog import Catalog, TorchRow, Variant, load, vkey
 from dlbox.errors import PlanError
-from dlbox.gpu.nvidia_smi import DriverFacts, effective_cuda_max
+from dlbox.host.nvidia_smi import DriverFacts, effective_cuda_max
+from dlbox.host.wheels import LocalWheel
 
 WHEEL_INDEX = "https://download.pytorch.org/whl/"
 
@@ -38,15 +38,6 @@ class TorchRequest:
     base: str = "auto"  # "auto" or a user image reference
     gpu: bool = True
     packages: tuple[str, ...] = ()  # lower-case pip names of the project's requirements
-
-
-@dataclass(frozen=True)
-class LocalWheel:
-    path: str
-    name: str
-    version: str  # "2.13.0+cpu"
-    python_tags: tuple[str, ...]
-    platform: str
 
 
 @dataclass(frozen=True)
@@ -72,25 +63,6 @@ class ImageChoice:
     reasons: tuple[str, ...]
     warnings: tuple[str, ...]
     fallback_from: str | None = None
-
-
-_WHEEL = re.compile(r"^(torch|torchvision|torchaudio)-([^-]+)-([^-]+)-([^-]+)-(.+)\.whl$")
-
-
-def scan_local_wheels(dirs: list[str]) -> tuple[LocalWheel, ...]:
-    """torch/torchvision/torchaudio wheels in find_links directories (missing dirs are skipped)."""
-    found = []
-    for d in dirs:
-        try:
-            names = sorted(os.listdir(d))
-        except OSError:
-            continue
-        for fn in names:
-            m = _WHEEL.match(unquote(fn))
-            if m:
-                found.append(LocalWheel(os.path.join(d, fn), m.group(1), m.group(2),
-                                        tuple(m.group(3).split(".")), m.group(5)))
-    return tuple(found)
 
 
 # -- small rules ------------------------------------------------------------------------

@@ -9,8 +9,8 @@ require_gpu). Error text captured inside goes through `explain` for detail and f
 from __future__ import annotations
 
 from dlbox.catalog import vkey
-from dlbox.gpu.explain import explain
-from dlbox.gpu.nvidia_smi import DriverFacts, effective_cuda_max, parse_nvidia_smi
+from dlbox.catalog.explain import explain
+from dlbox.host.nvidia_smi import DriverFacts, effective_cuda_max, parse_nvidia_smi
 from dlbox.report import Check
 
 SHM_MIN = 1 << 30  # Docker's default 64 MiB /dev/shm starves DataLoader workers; ask for >= 1 GiB

@@ -9,8 +9,8 @@ import json
 import re
 from functools import cached_property
 
-from dlbox.setup.files import MalformedConfig, parse_json_object
-from dlbox.sysroot import Output, SysRoot
+from dlbox.host.config_files import MalformedConfig, parse_json_object
+from dlbox.host.sysroot import Output, SysRoot
 
 DAEMON_JSON = "/etc/docker/daemon.json"
 CDI_DIRS = ("/etc/cdi", "/var/run/cdi")

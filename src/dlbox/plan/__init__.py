@@ -2,7 +2,7 @@
 
 `resolve()` never probes and never runs Docker: everything it knows comes in through the
 Spec and the Host, so `dlbox plan --driver … --compute-cap …` replays any machine. The GPU
-part (base image, CUDA, torch wheel) is decided by `dlbox.gpu.resolve.choose`; this module
+part (base image, CUDA, torch wheel) is decided by `dlbox.plan.gpu.choose`; this module
 adds the build inputs and the run flags, each with its reason.
 """
 
@@ -15,31 +15,18 @@ from typing import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 from dlbox.errors import PlanError
-from dlbox.gpu.resolve import ImageChoice, TorchRequest, choose
 from dlbox.host import Host
+from dlbox.plan.gpu import ImageChoice, TorchRequest, choose
+from dlbox.plan.layout import WORKSPACE
+from dlbox.redact import mask_url
 from dlbox.spec import Spec, split_mount
+from dlbox.spec.requirements import requirement_names
 
-WORKSPACE = "/workspace"
-VENV = "/opt/venv"
 STACK_BYTES = 67108864  # NVIDIA's recommended --ulimit stack=67108864 (NGC banner, seed 000)
 ALWAYS_NO_PROXY = ("localhost", "127.0.0.1", "::1", "host.docker.internal")
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 # Project dependencies known to compile CUDA code at install time: they need nvcc (devel).
 PYPI_DEFAULT_INDEX = "https://pypi.org/simple"
-
-
-def mask_url(url: str | None) -> str | None:
-    """http://user:secret@host:port → http://user:***@host:port (never print a password)."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    if parts.password is None and not (parts.username and "@" in parts.netloc):
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def _rewrite_loopback(url: str) -> str:
@@ -121,7 +108,7 @@ class BuildPlan:
     base_os: str
     python: str
     python_install: str
-    torch: object | None              # dlbox.gpu.resolve.TorchPick
+    torch: object | None              # dlbox.plan.gpu.TorchPick
     apt: tuple[str, ...]
     pip: tuple[str, ...]
     requirements: str | None          # relative to the project
@@ -194,14 +181,6 @@ class Plan:
 
 
 # ---------------------------------------------------------------------------------------------
-
-
-def requirement_names(spec: Spec) -> tuple[str, ...]:
-    names = list(spec.env.pip)
-    if spec.env.requirements:
-        f = spec.project_dir / spec.env.requirements
-        names += [ln for ln in f.read_text().splitlines() if ln.strip() and not ln.lstrip().startswith(("#", "-"))]
-    return tuple(sorted({re.split(r"[\s<>=!~\[;@]", n.strip(), maxsplit=1)[0].lower() for n in names if n.strip()}))
 
 
 def gpu_wanted(spec: Spec) -> bool:

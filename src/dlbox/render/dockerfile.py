@@ -1,0 +1,212 @@
+"""Rendering: a Plan in, text out. Never probes, never decides.
+
+Each `*_context` function returns plain data; the jinja templates in `dlbox/templates/`
+only loop over it (StrictUndefined: a missing value is a bug, not an empty string).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from functools import lru_cache
+from pathlib import Path
+
+import jinja2
+
+from dlbox import __version__
+from dlbox.plan import Plan
+from dlbox.plan.layout import HOME, LINKS_DIR, STAGE, VENV, WORKSPACE
+from dlbox.redact import mask_url
+
+SYSTEM_APT = ("ca-certificates",)
+MIRROR_HOSTS = {
+    "debian": (("deb.debian.org/debian-security", "{m}-security"), ("deb.debian.org/debian", "{m}")),
+    "ubuntu": (("archive.ubuntu.com/ubuntu", "{m}"), ("security.ubuntu.com/ubuntu", "{m}")),
+}
+
+
+@lru_cache(maxsize=1)
+def template_env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("dlbox", "templates"),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def label_value(obj: object) -> str:
+    """A JSON value as a double-quoted Dockerfile LABEL value ($ is expanded there: escape it)."""
+    return json.dumps(json.dumps(obj, sort_keys=True, separators=(",", ":"))).replace("$", "\\$")
+
+
+def plan_lines(plan: Plan) -> list[str]:
+    d = plan.to_dict()
+    t = d["torch"]
+    lines = [
+        f"base image: {d['base_image']}" + (f" (fallback for {d['fallback_from']})" if d["fallback_from"] else ""),
+        f"python: {d['python']}   flavor: {d['flavor']}   gpu: {'yes' if d['gpu'] else 'no'}   cuda: {d['cuda'] or '-'}",
+        f"torch: {t['requirement'] + ' (' + t['variant'] + ')' if t else 'none'}",
+    ]
+    lines += [f"- {r}" for r in d["reasons"]]
+    lines += [f"! {w}" for w in d["warnings"]]
+    return lines
+
+
+def _apt_prepare(plan: Plan) -> list[str]:
+    b = plan.build
+    cmds = [
+        # Official images delete downloaded debs after every install; the cache mount keeps them.
+        "rm -f /etc/apt/apt.conf.d/docker-clean",
+        'APT_CA=""; if [ -s /run/secrets/dlbox_ca ]; then APT_CA="-o Acquire::https::CaInfo=/run/secrets/dlbox_ca"; fi',
+    ]
+    if b.apt_mirror:
+        family = "ubuntu" if b.base_os.startswith("ubuntu") else "debian"
+        mirror = b.apt_mirror.rstrip("/")
+        exprs = " ".join(
+            f"-e 's#https\\?://{src}#{dst.format(m=mirror)}#g'" for src, dst in MIRROR_HOSTS[family]
+        )
+        cmds.append(f"for f in /etc/apt/sources.list /etc/apt/sources.list.d/*; do [ -f \"$f\" ] && sed -i {exprs} \"$f\"; done")
+        if b.base_image.startswith(("nvidia/cuda", "nvcr.io/nvidia/cuda")):
+            # NVIDIA's own apt repository is usually what is unreachable where a mirror is needed
+            cmds.append("rm -f /etc/apt/sources.list.d/cuda*.list /etc/apt/sources.list.d/nvidia-ml*.list")
+    return cmds
+
+
+def _python_packages(plan: Plan) -> list[str]:
+    inst = plan.build.python_install
+    if inst.startswith("apt:"):
+        py = inst.split(":", 1)[1]
+        return [py, f"{py}-venv"] + ([f"{py}-dev"] if plan.build.python_dev else [])
+    return []
+
+
+def _venv_command(plan: Plan) -> str:
+    inst = plan.build.python_install
+    py = inst.split(":", 1)[1] if inst.startswith("apt:") else "python3"
+    site = " --system-site-packages" if inst == "image" else ""
+    return f"{py} -m venv{site} {VENV}"
+
+
+def _index_args(plan: Plan, *, torch_index: str | None) -> list[str]:
+    b = plan.build
+    args: list[str] = []
+    default = b.pip_index or "https://pypi.org/simple"
+    if torch_index:
+        args += ["--index-url", torch_index, "--extra-index-url", default]
+    elif b.pip_index:
+        args += ["--index-url", b.pip_index]
+    for extra in b.pip_extra_index:
+        args += ["--extra-index-url", extra]
+    for i, _ in enumerate(b.find_links):
+        args += ["--find-links", f"{LINKS_DIR}/{i}"]
+    return args
+
+
+def _link_mounts(plan: Plan) -> list[dict]:
+    return [{"source": f"{STAGE}/links/{i}", "target": f"{LINKS_DIR}/{i}"} for i, _ in enumerate(plan.build.find_links)]
+
+
+def pip_steps(plan: Plan) -> list[dict]:
+    b = plan.build
+    steps = []
+    torch = b.torch
+    if torch is not None:
+        where = f"find_links {torch.find_links}" if torch.find_links else (torch.index_url or "the package index")
+        steps.append({
+            "title": f"torch {torch.version} ({torch.variant}) from {where}: its own layer, rebuilt only when the plan changes",
+            "mounts": _link_mounts(plan),
+            "constraints": [],
+            "args": [shlex.quote(a) for a in _index_args(plan, torch_index=None if torch.find_links else torch.index_url)]
+                    + [shlex.quote(torch.requirement)],
+        })
+    if b.requirements or b.pip:
+        mounts = _link_mounts(plan)
+        args = _index_args(plan, torch_index=None)
+        if b.requirements:
+            mounts.append({"source": b.requirements, "target": "/tmp/dlbox/requirements.txt"})
+            args += ["-r", "/tmp/dlbox/requirements.txt"]
+        args += list(b.pip)
+        for name in b.no_build_isolation:
+            args += ["--no-build-isolation-package", name]
+        constraints = [shlex.quote(torch.requirement)] if torch is not None else []
+        if constraints:
+            args += ["--constraint", "/tmp/dlbox-constraints.txt"]
+        steps.append({
+            "title": "project dependencies" + (f" from {b.requirements}" if b.requirements else "")
+                     + (" (torch held at the planned build)" if torch is not None else ""),
+            "mounts": mounts,
+            "constraints": constraints,
+            "args": [shlex.quote(a) for a in args],
+        })
+    return steps
+
+
+def labels(plan: Plan, spec_dict: dict) -> list[tuple[str, str]]:
+    spec_public = json.loads(json.dumps(spec_dict))
+    net = spec_public.get("net", {})
+    if net.get("proxy") not in (None, "auto", "none"):
+        net["proxy"] = mask_url(net["proxy"])
+    summary = {k: v for k, v in plan.to_dict().items() if k not in ("build", "run", "reasons", "warnings")}
+    return [
+        ("org.dlbox.version", json.dumps(__version__)),
+        ("org.dlbox.project", json.dumps(plan.project)),
+        ("org.dlbox.spec", label_value(spec_public)),
+        ("org.dlbox.plan", label_value(summary)),
+    ]
+
+
+def dockerfile_context(plan: Plan, spec_dict: dict, spec_file: str) -> dict:
+    b = plan.build
+    env = []
+    if plan.gpu and not b.base_image.startswith(("nvidia/cuda", "nvcr.io/")):
+        # nvidia/cuda images set these; on a slim base the container toolkit needs them to mount the driver
+        env = [("NVIDIA_VISIBLE_DEVICES", "all"), ("NVIDIA_DRIVER_CAPABILITIES", "compute,utility")]
+    cmd = json.dumps(list(b.command)) if b.command else '["bash"]'
+    return {
+        "version": __version__,
+        "spec_file": spec_file,
+        "project": plan.project,
+        "ca": bool(b.ca_files),
+        "ca_hint": b.ca_files[0] if len(b.ca_files) == 1 else "YOUR-CA-BUNDLE.pem",
+        "plan_lines": plan_lines(plan),
+        "base_image": b.base_image,
+        "base_os": b.base_os.replace(".", ""),
+        "apt_prepare": _apt_prepare(plan),
+        "apt_packages": list(dict.fromkeys(_python_packages(plan) + list(SYSTEM_APT) + list(b.apt))),
+        "python": b.python,
+        "venv": VENV,
+        "venv_command": _venv_command(plan),
+        "pip_steps": pip_steps(plan),
+        "home": HOME,
+        "workspace": WORKSPACE,
+        "env": env,
+        "cmd": cmd,
+        "labels": labels(plan, spec_dict),
+    }
+
+
+def render_dockerfile(plan: Plan, spec_dict: dict, spec_file: str = "dlbox.toml") -> str:
+    return template_env().get_template("Dockerfile.j2").render(**dockerfile_context(plan, spec_dict, spec_file))
+
+
+def render_bake(plan: Plan, *, env_image: str, owner: str, extra_labels: list[tuple[str, str]]) -> str:
+    return template_env().get_template("Dockerfile.bake.j2").render(
+        version=__version__, project=plan.project, env_image=env_image, owner=owner,
+        workspace=WORKSPACE, labels=extra_labels,
+    )
+
+
+def render_dockerignore(*, bake: bool, user_ignore: str = "") -> str:
+    text = template_env().get_template("dockerignore").render()
+    if bake:
+        text += f"{STAGE}\n"
+        if user_ignore.strip():
+            text += "# from the project's own .dockerignore\n" + user_ignore.strip() + "\n"
+    return text
+
+
+def entrypoint_script() -> str:
+    return (Path(__file__).parent.parent / "templates" / "entrypoint.sh").read_text()
