@@ -31,8 +31,8 @@ if [ ! -x .venv/bin/python ] || [ "$(readlink -f .venv/bin/python)" != "$(readli
 fi
 extras=""; [ "${WITH_TESTS:-0}" = 1 ] && extras="[test]"
 stamp=.venv/.dlbox-installed$extras
-if [ ! -e "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/pip install -q -e ".$extras"
+if [ ! -e "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
+  .venv/bin/pip install -q -c constraints.txt -e ".$extras"
   touch "$stamp"
 fi
 
