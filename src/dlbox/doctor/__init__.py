@@ -7,13 +7,14 @@ host problem (that is what a `fail` line is for) and never prints.
 from __future__ import annotations
 
 from dlbox.doctor import engine, nvidia, proxy, resources, wsl
+from dlbox.engine.docker import info_probe
 from dlbox.host.facts import Facts
 from dlbox.host.sysroot import SysRoot
 from dlbox.report import Check
 
 
 def run_checks(sysroot: SysRoot | None = None, *, deep: bool = False) -> list[Check]:
-    facts = Facts(sysroot or SysRoot())
+    facts = Facts(sysroot or SysRoot(engine_info=info_probe))
     checks = [
         engine.check_client(facts),
         engine.check_daemon_json(facts),

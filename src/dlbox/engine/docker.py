@@ -17,7 +17,8 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from dlbox.errors import EngineError, HostError
+from dlbox.errors import DlboxError, EngineError, HostError
+from dlbox.host.sysroot import NOT_INSTALLED, Output
 
 # The Debian docker.io client (20.10) has BuildKit built in; docker >= 23 needs the buildx plugin.
 LEGACY_BUILDKIT_CLIENT = "/usr/bin/docker"
@@ -187,3 +188,17 @@ def buildkit_client(default: str | None = None) -> str | None:
         if v and v < (23,):
             return c
     return None
+
+
+def info_probe(docker: Docker | None = None) -> Output:
+    """`docker info --format '{{json .}}'` as a command output, for a live `SysRoot(engine_info=…)`:
+    a missing client is "not installed", a daemon that does not answer in 5 s is exit 124."""
+    if docker is None:
+        if not shutil.which("docker"):
+            return NOT_INSTALLED
+        docker = Docker()
+    try:
+        p = docker.run(["info", "--format", "{{json .}}"], check=False, timeout=5)
+    except DlboxError as exc:
+        return Output(124, "", exc.message)
+    return Output(p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace"))

@@ -23,12 +23,13 @@ import pwd
 import resource
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 # Saved-output names → the live argv that produces them. docker itself is run through
-# dlbox.engine.docker (the one docker choke point), never from here.
+# dlbox.engine.docker (the one docker choke point), never from here: a live SysRoot is handed
+# `engine_info` (dlbox.engine.docker.info_probe) by the room that may run docker.
 COMMANDS: dict[str, list[str]] = {
     "nvidia-smi": ["nvidia-smi"],
     "nvidia-smi-query": ["nvidia-smi", "--query-gpu=name,compute_cap", "--format=csv,noheader"],
@@ -53,9 +54,14 @@ class Output:
 NOT_INSTALLED = Output(127, "", "not installed")
 
 
+NOT_ASKED = Output(127, "", "docker was not asked (no engine given)")
+
+
 @dataclass(frozen=True)
 class SysRoot:
     root: Path = Path("/")
+    # `docker info --format '{{json .}}'` on the live root; None: the engine is not asked.
+    engine_info: Callable[[], Output] | None = field(default=None, compare=False, repr=False)
 
     @property
     def live(self) -> bool:
@@ -161,19 +167,10 @@ class SysRoot:
         return Output(rc, out, err)
 
     def docker_info(self) -> Output:
-        """`docker info --format '{{json .}}'`, run once through the docker choke point."""
+        """`docker info --format '{{json .}}'`: saved under a root, else through `engine_info`."""
         if not self.live:
             return self.saved("docker-info")
-        from dlbox.engine.docker import Docker
-        from dlbox.errors import DlboxError
-
-        if not shutil.which("docker"):
-            return NOT_INSTALLED
-        try:
-            p = Docker().run(["info", "--format", "{{json .}}"], check=False, timeout=5)
-        except DlboxError as exc:
-            return Output(124, "", exc.message)
-        return Output(p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace"))
+        return self.engine_info() if self.engine_info is not None else NOT_ASKED
 
     def memlock_hard_kib(self) -> int | None:
         """The memlock hard limit in KiB; None means unlimited."""
