@@ -7,6 +7,7 @@ Verb groups live in `dlbox.commands.*`, each with `register(app)`. Expected fail
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import typer
@@ -21,6 +22,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Help texts are plain text: "HOST[:PORT][/NAMESPACE]" is not Rich markup (it crashed `push --help`).
+    rich_markup_mode=None,
 )
 
 COMMAND_MODULES = ("core", "gpu", "doctor", "ship", "apps")
@@ -35,16 +38,41 @@ def _register_all() -> None:
                 continue  # a verb group not present in this build
             raise
         module.register(app)
+    _plain_help(app)
+
+
+def _plain_help(group: typer.Typer) -> None:
+    """Sub-groups (`dlbox base`, `dlbox setup`…) get the same plain-text help as the top level."""
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            sub.typer_instance.rich_markup_mode = None
+            _plain_help(sub.typer_instance)
+
+
+def _usage_errors() -> tuple[type[BaseException], ...]:
+    """The exception classes of command-line usage errors (unknown option, missing argument…).
+
+    typer >= 0.24 bundles its own copy of click (`typer._click`), so `click.ClickException` does
+    not match what the parser raises; catch both so that neither path prints a traceback.
+    """
+    kinds: list[type[BaseException]] = []
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            kinds.append(importlib.import_module(module).ClickException)
+        except (ImportError, AttributeError):
+            continue
+    return tuple(kinds)
 
 
 _register_all()
+USAGE_ERRORS = _usage_errors()
 
 
 def main() -> None:
     err = Console(stderr=True, soft_wrap=True)
     try:
         # standalone_mode=False: click returns the exit code of typer.Exit instead of raising
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name="dlbox")
         sys.exit(code if isinstance(code, int) else 0)
     except DlboxError as exc:
         err.print(f"[bold red]error:[/bold red] {escape(exc.message)}", highlight=False)
@@ -64,13 +92,16 @@ def main() -> None:
     except typer.Abort:
         err.print("aborted")
         sys.exit(1)
-    except Exception as exc:  # click usage errors come through here in standalone_mode=False
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except USAGE_ERRORS as exc:  # standalone_mode=False: usage errors reach us unprinted
+        exc.show()
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # a bug: one line for the user, the traceback only on request
+        if os.environ.get("DLBOX_DEBUG"):
+            raise
+        err.print(f"[bold red]error:[/bold red] dlbox failed unexpectedly: {escape(type(exc).__name__)}: "
+                  f"{escape(str(exc))}", highlight=False)
+        err.print("  [bold]fix:[/bold] run again with DLBOX_DEBUG=1 for the traceback, and report it", highlight=False)
+        sys.exit(70)
 
 
 if __name__ == "__main__":
