@@ -1,0 +1,78 @@
+"""The data tables the project readers use (catalog/conda_pypi.json, system_deps.json,
+import_names.json), validated on load: every row has a source, names are canonical."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
+
+from packaging.utils import canonicalize_name
+from pydantic import BaseModel, ConfigDict, field_validator
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class _Row(BaseModel):
+    model_config = _FROZEN
+    source: str
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("every catalog row needs a source")
+        return v
+
+
+class CondaRow(_Row):
+    conda: str
+    pypi: str | None
+    debian: tuple[str, ...] = ()
+    reason: str = ""
+
+
+class SystemRow(_Row):
+    pypi: str            # canonical PyPI name, or a rule: @git, @sdist, @extension, @torch.compile
+    debian: tuple[str, ...]
+    when: str            # "run" | "build"
+    reason: str
+
+    @field_validator("when")
+    @classmethod
+    def _when(cls, v: str) -> str:
+        if v not in ("run", "build"):
+            raise ValueError("when is run or build")
+        return v
+
+
+class ImportRow(_Row):
+    module: str
+    pypi: str
+
+
+def _rows(name: str) -> list[dict]:
+    return json.loads(resources.files("dlbox.catalog").joinpath(name).read_text())["rows"]
+
+
+@lru_cache(maxsize=1)
+def conda_rows() -> dict[str, CondaRow]:
+    rows = [CondaRow.model_validate(r) for r in _rows("conda_pypi.json")]
+    for r in rows:
+        if r.pypi is None and not r.reason:
+            raise ValueError(f"conda_pypi.json: {r.conda} maps to nothing and gives no reason")
+    return {r.conda: r for r in rows}
+
+
+@lru_cache(maxsize=1)
+def system_rows() -> dict[str, SystemRow]:
+    rows = [SystemRow.model_validate(r) for r in _rows("system_deps.json")]
+    for r in rows:
+        if not r.pypi.startswith("@") and canonicalize_name(r.pypi) != r.pypi:
+            raise ValueError(f"system_deps.json: {r.pypi} is not a canonical PyPI name")
+    return {r.pypi: r for r in rows}
+
+
+@lru_cache(maxsize=1)
+def import_rows() -> dict[str, str]:
+    return {r.module: canonicalize_name(r.pypi) for r in (ImportRow.model_validate(x) for x in _rows("import_names.json"))}

@@ -1,0 +1,105 @@
+"""What the project's Python code shows: the modules it imports (mapped to PyPI names through
+catalog/import_names.json, as a proposal for `dlbox init`) and where it calls torch.compile."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dlbox.declared.catalog import import_rows
+from dlbox.declared.types import Dep, Origin
+
+SKIP_DIRS = {".git", ".venv", "venv", "env", ".env", "node_modules", "build", "dist", "site-packages",
+             "__pycache__", ".tox", ".mypy_cache", ".pytest_cache", ".eggs", "wandb", "outputs", "logs"}
+MAX_FILES = 3000
+MAX_BYTES = 2_000_000
+
+
+@dataclass
+class CodeScan:
+    imports: dict[str, Origin] = field(default_factory=dict)     # top-level module -> first place imported
+    unknown: dict[str, Origin] = field(default_factory=dict)     # not stdlib, not local, not in the table
+    torch_compile: list[Origin] = field(default_factory=list)
+    files: int = 0
+    truncated: bool = False
+
+    def proposal(self) -> list[Dep]:
+        rows = import_rows()
+        out: dict[str, Dep] = {}
+        for module, where in sorted(self.imports.items()):
+            name = rows.get(module)
+            if name and name not in out:
+                out[name] = Dep(name=name, requirement=name, origin=where, source="imports")
+        return list(out.values())
+
+
+def python_files(project: Path) -> list[Path]:
+    found: list[Path] = []
+    stack = [project]
+    while stack and len(found) < MAX_FILES:
+        d = stack.pop()
+        try:
+            entries = sorted(d.iterdir())
+        except OSError:
+            continue
+        for e in entries:
+            if e.is_symlink():
+                continue
+            if e.is_dir() and e.name not in SKIP_DIRS and not e.name.startswith("."):
+                stack.append(e)
+            elif e.suffix == ".py" and e.is_file():
+                found.append(e)
+    return found
+
+
+def scan_code(project: Path) -> CodeScan:
+    scan = CodeScan()
+    files = python_files(project)
+    scan.truncated = len(files) >= MAX_FILES
+    local = {f.stem for f in files} | {f.parent.name for f in files if (f.parent / "__init__.py").exists()}
+    local |= {d.name for d in project.iterdir() if d.is_dir()} if project.is_dir() else set()
+    stdlib = set(sys.stdlib_module_names) | {"__future__"}
+    rows = import_rows()
+    for f in files:
+        try:
+            if f.stat().st_size > MAX_BYTES:
+                continue
+            tree = ast.parse(f.read_bytes(), filename=str(f))
+        except (SyntaxError, ValueError, OSError):
+            continue
+        scan.files += 1
+        rel = str(f.relative_to(project))
+        for node in ast.walk(tree):
+            for module in _imported(node):
+                top = module.split(".")[0]
+                key = module if module in rows else top
+                if top in stdlib or (top in local and key not in rows):
+                    continue
+                where = Origin(rel, node.lineno)
+                (scan.imports if key in rows else scan.unknown).setdefault(key, where)
+            if _is_torch_compile(node):
+                scan.torch_compile.append(Origin(rel, node.lineno))
+    return scan
+
+
+def _imported(node: ast.AST) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+        return [node.module]
+    return []
+
+
+def _is_torch_compile(node: ast.AST) -> bool:
+    """torch.compile(model) and @torch.compile (with or without arguments)."""
+    target = node.func if isinstance(node, ast.Call) else None
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return any(_is_torch_compile_ref(d.func if isinstance(d, ast.Call) else d) for d in node.decorator_list)
+    return target is not None and _is_torch_compile_ref(target)
+
+
+def _is_torch_compile_ref(f: ast.AST) -> bool:
+    return isinstance(f, ast.Attribute) and f.attr == "compile" and isinstance(f.value, ast.Name) \
+        and f.value.id == "torch"
