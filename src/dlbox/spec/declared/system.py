@@ -3,8 +3,8 @@ the dependency that asks for it and why."""
 
 from __future__ import annotations
 
-from dlbox.declared.catalog import system_rows
-from dlbox.declared.types import Dep, Extension, Origin, SystemNeed
+from dlbox.spec.declared.catalog import system_rows
+from dlbox.spec.declared.types import Dep, Extension, Origin, SystemNeed
 
 
 def system_needs(deps: tuple[Dep, ...], extensions: tuple[Extension, ...],

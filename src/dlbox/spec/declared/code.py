@@ -8,8 +8,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dlbox.declared.catalog import import_rows
-from dlbox.declared.types import Dep, Origin
+from dlbox.spec.declared.catalog import import_rows
+from dlbox.spec.declared.types import Dep, Origin
 
 SKIP_DIRS = {".git", ".venv", "venv", "env", ".env", "node_modules", "build", "dist", "site-packages",
              "__pycache__", ".tox", ".mypy_cache", ".pytest_cache", ".eggs", "wandb", "outputs", "logs"}
@@ -79,8 +79,10 @@ def scan_code(project: Path) -> CodeScan:
                     continue
                 where = Origin(rel, node.lineno)
                 (scan.imports if key in rows else scan.unknown).setdefault(key, where)
-            if _is_torch_compile(node):
-                scan.torch_compile.append(Origin(rel, node.lineno))
+            line = _torch_compile_line(node)
+            if line:
+                scan.torch_compile.append(Origin(rel, line))
+    scan.torch_compile.sort(key=lambda o: (o.file, o.line or 0))
     return scan
 
 
@@ -92,12 +94,13 @@ def _imported(node: ast.AST) -> list[str]:
     return []
 
 
-def _is_torch_compile(node: ast.AST) -> bool:
-    """torch.compile(model) and @torch.compile (with or without arguments)."""
-    target = node.func if isinstance(node, ast.Call) else None
+def _torch_compile_line(node: ast.AST) -> int | None:
+    """The line of torch.compile(model), @torch.compile(...) (a Call) or a bare @torch.compile."""
+    if isinstance(node, ast.Call) and _is_torch_compile_ref(node.func):
+        return node.lineno
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        return any(_is_torch_compile_ref(d.func if isinstance(d, ast.Call) else d) for d in node.decorator_list)
-    return target is not None and _is_torch_compile_ref(target)
+        return next((d.lineno for d in node.decorator_list if _is_torch_compile_ref(d)), None)
+    return None
 
 
 def _is_torch_compile_ref(f: ast.AST) -> bool:

@@ -16,7 +16,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
-from dlbox.declared.types import Collector, Dep, FindLinks, Index, LocalPackage, Origin, PythonRange
+from dlbox.spec.declared.types import Collector, Dep, FindLinks, Index, LocalPackage, Origin, PythonRange
 from dlbox.errors import SpecError
 
 

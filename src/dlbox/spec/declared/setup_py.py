@@ -19,9 +19,9 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from dlbox.declared.pyproject import parse_requirement
-from dlbox.declared.requirements import read_requirements
-from dlbox.declared.types import Collector, Extension, LocalPackage, Origin, PythonRange
+from dlbox.spec.declared.pyproject import parse_requirement
+from dlbox.spec.declared.requirements import read_requirements
+from dlbox.spec.declared.types import Collector, Extension, LocalPackage, Origin, PythonRange
 from dlbox.errors import SpecError
 
 _EXT = {"CUDAExtension": "cuda", "CppExtension": "cpp", "Extension": "cpp", "Pybind11Extension": "cpp",

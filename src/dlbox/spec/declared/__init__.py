@@ -12,13 +12,13 @@ from pathlib import Path
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from dlbox.declared.code import CodeScan, scan_code
-from dlbox.declared.conda import read_environment
-from dlbox.declared.pyproject import read_pyproject
-from dlbox.declared.requirements import read_requirements
-from dlbox.declared.setup_py import read_setup
-from dlbox.declared.system import system_needs
-from dlbox.declared.types import (Collector, Declared, Dep, Extension, FindLinks, Index, LocalPackage, LockedPackage,
+from dlbox.spec.declared.code import CodeScan, scan_code
+from dlbox.spec.declared.conda import read_environment
+from dlbox.spec.declared.pyproject import read_pyproject
+from dlbox.spec.declared.requirements import read_requirements
+from dlbox.spec.declared.setup_py import read_setup
+from dlbox.spec.declared.system import system_needs
+from dlbox.spec.declared.types import (Collector, Declared, Dep, Extension, FindLinks, Index, LocalPackage, LockedPackage,
                                   Origin, PythonRange, SystemNeed, Unmapped, UvLock)
 from dlbox.errors import SpecError
 
@@ -54,7 +54,7 @@ def read_declared(project: Path | str, *, requirements: str | None = None, impor
             system += read_environment(project, project / env, out)
             break
     if (project / "uv.lock").is_file():
-        from dlbox.declared.uvlock import read_uv_lock
+        from dlbox.spec.declared.uvlock import read_uv_lock
         read_uv_lock(project, out)
     _python_version_file(project, out)
     scan = scan_code(project)
