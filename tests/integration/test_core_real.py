@@ -228,7 +228,8 @@ def test_ctrl_c_during_build_leaves_no_tagged_image(docker_engine, tmp_path):
     rest = proc.communicate(timeout=120)
     assert proc.returncode != 0
     assert "Traceback" not in "".join(seen) + rest[1]
-    images = subprocess.run(["docker", "images", "-q", f"dlbox/{name}"], capture_output=True, text=True).stdout
+    images = subprocess.run(["docker", "images", "-q", "--filter", f"reference=dlbox/{name}-*"],
+                            capture_output=True, text=True).stdout
     assert images.strip() == "", "an interrupted build must not leave a tag that `up` would use"
 
 

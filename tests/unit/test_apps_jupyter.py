@@ -118,7 +118,9 @@ def test_jupyter_layer_uses_the_hosts_index_and_is_skipped_when_the_project_has_
     assert text.splitlines()[3] == "FROM dlbox/nb:abc"
     assert "--index-url https://mirror.example/simple jupyterlab" in text
     assert "--mount=type=bind,source=.dlbox/bin/uv" in text
-    assert J.jupyter_image(p, "dlbox/nb:abc").startswith("dlbox/nb:abc-jupyter-")
+    from dlbox.plan.layout import image_name
+
+    assert J.jupyter_image(p, "dlbox/nb:abc").startswith(f"{image_name(p.plan)}:abc-jupyter-")
     (tmp_path / "x").mkdir()
     with_jl = project(tmp_path / "x", extra='pip = ["jupyterlab>=4"]')
     assert J.jupyter_image(with_jl, "dlbox/nb:abc") == "dlbox/nb:abc"

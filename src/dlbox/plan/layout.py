@@ -24,10 +24,15 @@ LABEL_PROJECT = "org.dlbox.project"
 LABEL_DIR = "org.dlbox.project_dir"
 
 
+def project_key(plan: Plan) -> str:
+    """A short hash of the project's absolute path: two projects with one directory name in
+    different places never share an image or a container (export/deploy would ship the other's code)."""
+    return hashlib.sha256(plan.project_dir.encode()).hexdigest()[:8]
+
+
 def container_name(plan: Plan) -> str:
     """One long-running container per project directory."""
-    digest = hashlib.sha256(plan.project_dir.encode()).hexdigest()[:8]
-    return f"dlbox-{plan.project}-{digest}"
+    return f"dlbox-{plan.project}-{project_key(plan)}"
 
 
 def jupyter_name(plan: Plan) -> str:
@@ -35,4 +40,6 @@ def jupyter_name(plan: Plan) -> str:
 
 
 def image_name(plan: Plan) -> str:
-    return f"dlbox/{plan.project}"
+    """The project's image repository, unique per project path (see project_key); the image's
+    labels say which path (LABEL_DIR)."""
+    return f"dlbox/{plan.project}-{project_key(plan)}"

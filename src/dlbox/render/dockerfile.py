@@ -15,7 +15,7 @@ import jinja2
 
 from dlbox import __version__
 from dlbox.plan import Plan
-from dlbox.plan.layout import HOME, LINKS_DIR, STAGE, VENV, WORKSPACE
+from dlbox.plan.layout import HOME, LABEL_DIR, LINKS_DIR, STAGE, VENV, WORKSPACE
 from dlbox.redact import mask_url
 
 SYSTEM_APT = ("ca-certificates",)
@@ -153,6 +153,7 @@ def labels(plan: Plan, spec_dict: dict) -> list[tuple[str, str]]:
     return [
         ("org.dlbox.version", json.dumps(__version__)),
         ("org.dlbox.project", json.dumps(plan.project)),
+        (LABEL_DIR, json.dumps(plan.project_dir).replace("$", "\\$")),
         ("org.dlbox.spec", label_value(spec_public)),
         ("org.dlbox.plan", label_value(summary)),
     ]
