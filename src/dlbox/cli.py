@@ -1,6 +1,7 @@
 """The command line: a thin map from verbs to functions.
 
-Verb groups live in `dlbox.commands.*`, each with `register(app)`. Expected failures
+Verb groups live in `dlbox.commands.*`, each with `register(app)`; they import their work
+lazily, so `dlbox --help` stays fast. Expected failures
 (`DlboxError`) are printed in one place, without a traceback.
 """
 
@@ -14,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from dlbox.commands import apps, catalog, core, doctor, ship
 from dlbox.errors import DlboxError
 
 app = typer.Typer(
@@ -26,18 +28,9 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-COMMAND_MODULES = ("core", "gpu", "doctor", "ship", "apps")
-
-
 def _register_all() -> None:
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"dlbox.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"dlbox.commands.{name}":
-                continue  # a verb group not present in this build
-            raise
-        module.register(app)
+    for verbs in (core, catalog, doctor, ship, apps):
+        verbs.register(app)
     _plain_help(app)
 
 

@@ -25,6 +25,7 @@ if not WORLD or not Path(WORLD, "env").is_file() or not os.environ.get("DLBOX_TE
                 allow_module_level=True)
 
 DLBOX = Path(__file__).resolve().parents[2] / ".venv/bin/dlbox"
+DROP_LINK = Path(__file__).resolve().parents[1] / "helpers" / "drop_link.py"
 REMOTE = os.environ["DLBOX_TEST_REMOTE"]
 LOCAL = Docker()
 RDOCKER = Docker(host=f"unix://{os.environ['DLBOX_TEST_REMOTE_SOCKET']}")
@@ -53,7 +54,6 @@ def images():
 def env(tmp_path):
     e = dict(os.environ, DLBOX_SSH_CONFIG=os.environ["DLBOX_TEST_SSH_CONFIG"],
              DLBOX_REMOTE_STAGING=str(tmp_path / "staging"))
-    e.pop("DLBOX_SHIP_DROP_AFTER", None)
     return e
 
 
@@ -68,8 +68,10 @@ def _ensure_remote_base() -> None:
         save.wait()
 
 
-def dlbox(*args: str, env: dict, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([str(DLBOX), *args], capture_output=True, text=True, env=env, timeout=timeout)
+def dlbox(*args: str, env: dict, timeout: float = 300, drop_after: int | None = None) -> subprocess.CompletedProcess:
+    """The dlbox CLI; with `drop_after`, through tests/helpers/drop_link.py (the link drops after N bytes)."""
+    argv = [str(DLBOX)] if drop_after is None else [str(DLBOX.with_name("python")), str(DROP_LINK), str(drop_after)]
+    return subprocess.run([*argv, *args], capture_output=True, text=True, env=env, timeout=timeout)
 
 
 def _json(p: subprocess.CompletedProcess) -> dict:
@@ -138,7 +140,7 @@ def test_deploy_sends_only_missing_layers_then_nothing(images, env):
 def test_deploy_resumes_after_dropped_connection(images, env):
     _ensure_remote_base()
     _rm_remote(images["v2"])
-    p = dlbox("deploy", "--image", images["v2"], REMOTE, "--json", env=dict(env, DLBOX_SHIP_DROP_AFTER="1500000"))
+    p = dlbox("deploy", "--image", images["v2"], REMOTE, "--json", env=env, drop_after=1_500_000)
     assert p.returncode == 1 and "connection" in p.stderr and "resumes" in p.stderr, p.stderr
     assert "Traceback" not in p.stderr
     parts = list(Path(env["DLBOX_REMOTE_STAGING"]).glob("*.part"))

@@ -1,7 +1,7 @@
 """JupyterLab in the project's environment, always behind a token.
 
-The tutorials start Jupyter with `--NotebookApp.token=` and `-p 8888:8888` (seed 003): no
-password, on every address of the machine. dlbox never does that: a fresh random token each
+Tutorials often start Jupyter with `--NotebookApp.token=` and `-p 8888:8888`: no password,
+on every address of the machine. dlbox never does that: a fresh random token each
 start, published on 127.0.0.1 unless `--public`.
 
 Contracts:

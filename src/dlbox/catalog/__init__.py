@@ -1,12 +1,10 @@
 """What dlbox knows about drivers, CUDA, torch wheels and images — as data.
 
-The JSON files next to this module are the catalog (see STYLE.md "Knowledge as validated
-data"). Every row carries a `source`; rows that are reasoned rather than read carry
+The JSON files next to this module are the catalog: knowledge as validated data. Every row carries a `source`; rows that are reasoned rather than read carry
 `"status": "inferred"` and say why. `load()` validates all files once per process (pydantic)
 and returns an immutable `Catalog`; callers never touch the JSON directly.
 
-The numbers come from /work/shared/reference/compat.json (driver/CUDA/torch/NGC) and the
-sources named per row; nothing here is computed.
+The numbers come from the upstream sources named in each row; nothing here is computed.
 """
 
 from __future__ import annotations

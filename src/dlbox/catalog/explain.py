@@ -1,6 +1,6 @@
 """Turn the error texts users actually hit into one-line cause and fix.
 
-Texts recorded in compat.md D6 (fixtures in tests/fixtures/errors/). `explain` returns the
+Texts recorded from real runs (fixtures with their sources in tests/fixtures/errors/). `explain` returns the
 first matching explanation, or None for text it does not recognise.
 """
 

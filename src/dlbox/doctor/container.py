@@ -14,7 +14,6 @@ from dlbox.host.nvidia_smi import DriverFacts, effective_cuda_max, parse_nvidia_
 from dlbox.report import Check
 
 SHM_MIN = 1 << 30  # Docker's default 64 MiB /dev/shm starves DataLoader workers; ask for >= 1 GiB
-GPU_IDS = ("nvidia-smi", "torch-cuda", "gpu-devices", "gpu-arch", "gpu-matmul", "cuda-vs-driver")
 
 
 def _explained(cid: str, text: str, default_detail: str, status: str = "fail") -> Check:

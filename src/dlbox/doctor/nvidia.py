@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import re
 
+from dlbox.catalog.explain import explain
+from dlbox.engine.docker import Docker
+from dlbox.errors import DlboxError
 from dlbox.host.facts import DAEMON_JSON, Facts
+from dlbox.host.nvidia_smi import parse_nvidia_smi
 from dlbox.report import Check
 
 RESTART = "sudo systemctl restart docker"
@@ -17,16 +21,8 @@ def _restart(facts: Facts) -> str:
 
 def driver_facts(text: str) -> tuple[str | None, str | None]:
     """(driver version, highest CUDA) from `nvidia-smi` text; tolerant of R610's header."""
-    try:
-        from dlbox.host.nvidia_smi import parse_nvidia_smi
-
-        f = parse_nvidia_smi(text)
-        return f.driver_version, f.cuda_max
-    except Exception:  # not landed yet, or a format it does not know: fall back to regexes
-        pass
-    drv = re.search(r"(?:Driver|KMD) Version:\s*([\d.]+)", text)
-    cuda = re.search(r"CUDA(?:\s+UMD)?\s+Version:\s*([\d.]+|N/A)", text)
-    return (drv[1] if drv else None), (cuda[1] if cuda else None)
+    f = parse_nvidia_smi(text)
+    return f.driver_version, f.cuda_max
 
 
 def check_driver(facts: Facts) -> Check:
@@ -136,9 +132,6 @@ def check_deep(facts: Facts) -> Check:
         return Check("nvidia.deep", "skip", "no NVIDIA driver on the host")
     if facts.info is None:
         return Check("nvidia.deep", "skip", "engine not reachable")
-    from dlbox.engine.docker import Docker
-    from dlbox.errors import DlboxError
-
     try:
         p = Docker().run(["run", "--rm", "--gpus", "all", DEEP_IMAGE, "nvidia-smi", "-L"], check=False, timeout=300)
     except DlboxError as exc:
@@ -146,12 +139,7 @@ def check_deep(facts: Facts) -> Check:
     if p.returncode == 0:
         return Check("nvidia.deep", "ok", p.stdout.decode(errors="replace").strip().replace("\n", "; "))
     err = p.stderr.decode(errors="replace").strip()
-    try:
-        from dlbox.catalog.explain import explain
-
-        why = explain(err)
-    except ImportError:
-        why = None
+    why = explain(err)
     if why:
         return Check("nvidia.deep", "fail", f"{why.cause}", why.fix)
     last = err.splitlines()[-1] if err else f"exit {p.returncode}"

@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from dlbox.catalog.explain import explain
 from dlbox.engine.ca import combined_bundle
 from dlbox.engine.docker import Docker
 from dlbox.errors import DlboxError, HostError
@@ -141,10 +142,6 @@ def container_state(docker: Docker, name: str) -> dict | None:
 def explain_run_failure(err: DlboxError) -> DlboxError:
     """Add the GPU error explainer's cause and fix to a failed `docker run`."""
     detail = getattr(err, "detail", "") or err.message
-    try:
-        from dlbox.catalog.explain import explain
-    except ImportError:  # pragma: no cover
-        return err
     e = explain(detail)
     if e is None:
         return err

@@ -5,7 +5,7 @@ tests/fixtures/nvidia-smi/, origins in SOURCES.md):
 
 - the classic table header `NVIDIA-SMI 530.37  Driver Version: 531.30  CUDA Version: 12.1`
   (the NVIDIA-SMI number can differ from the driver on Colab and WSL2: we use Driver Version);
-- the R610+ header `KMD Version: 610.43.02  CUDA UMD Version: 13.3` (compat.md D1);
+- the R610+ header `KMD Version: 610.43.02  CUDA UMD Version: 13.3`;
 - `CUDA Version: N/A` (cuda_max stays None; callers derive it from the driver branch);
 - `nvidia-smi -q` (`Driver Version : 460.32.03`, `Product Name : Tesla T4`);
 - `--query-gpu=name,driver_version,compute_cap,memory.total --format=csv`, with or
@@ -157,8 +157,9 @@ def effective_cuda_max(facts: DriverFacts) -> tuple[str | None, str | None]:
     """The CUDA ceiling to plan with, and a note when it differs from what was reported.
 
     nvidia-smi run inside an nvidia/cuda container with the cuda-compat package reports the
-    container's CUDA, not the driver's (seed 004: 470.199.02 "reports" 11.7 and 11.8); forward
-    compatibility only works on data-center GPUs (compat.md D1), so plan with the branch value.
+    container's CUDA, not the driver's (470.199.02 "reports" 11.7 and 11.8); forward
+    compatibility only works on data-center GPUs, so plan with the branch value
+    (https://docs.nvidia.com/deploy/cuda-compatibility/, "Forward Compatibility").
     """
     branch = cuda_max_for_driver(facts.driver_version) if facts.driver_version else None
     if facts.cuda_max is None:

@@ -22,11 +22,10 @@ from dlbox.redact import mask_url
 from dlbox.spec import Spec, split_mount
 from dlbox.spec.requirements import requirement_names
 
-STACK_BYTES = 67108864  # NVIDIA's recommended --ulimit stack=67108864 (NGC banner, seed 000)
+# The NGC containers' start-up banner asks for --ulimit stack=67108864, as does NVIDIA's user guide:
+# https://docs.nvidia.com/deeplearning/frameworks/user-guide/index.html
+STACK_BYTES = 67108864
 ALWAYS_NO_PROXY = ("localhost", "127.0.0.1", "::1", "host.docker.internal")
-LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
-# Project dependencies known to compile CUDA code at install time: they need nvcc (devel).
-PYPI_DEFAULT_INDEX = "https://pypi.org/simple"
 
 
 def _rewrite_loopback(url: str) -> str:

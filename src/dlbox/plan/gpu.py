@@ -3,14 +3,15 @@
 `choose()` is pure (it reads only the catalog) so every decision can be replayed from saved
 host facts. Each reason names the catalog row it rests on, as `[file key]`.
 
-Rules (dlbox issue 3, compat.md D1-D3):
+Rules (each row they read names its upstream source):
 - the wheel's CUDA is at most the driver's CUDA ("full"), or in the same major family when
   the driver is at/above that family's minor-version floor ("minor", with a PTX-JIT warning);
 - per torch release the newest "full" variant wins over "minor"; the newest torch wins;
 - every GPU's compute capability must be covered by the variant's kernels (same major,
   minor <= the GPU's; or the embedded PTX for newer GPUs);
 - nvidia/cuda images set NVIDIA_REQUIRE_CUDA=cuda>=X.Y and are refused at start by an older
-  driver (compat.md D6.1), so a "minor" pick runs on the slim base: the torch wheel carries
+  driver (https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/docker-specialized.html,
+  NVIDIA_REQUIRE_*), so a "minor" pick runs on the slim base: the torch wheel carries
   its own CUDA runtime, cuBLAS and cuDNN.
 """
 
@@ -342,7 +343,7 @@ def choose(
     elif gpu and cand is not None:
         reasons.append(f"nvidia/cuda:{cuda} images require cuda>={cuda} at container start "
                        f"(NVIDIA_REQUIRE_CUDA), which driver {driver.driver_version} refuses "
-                       "(compat.md D6.1), so the base is slim")
+                       "(\"unsatisfied condition: cuda>=...\"), so the base is slim")
     fallback_from = None
     if preferred and image_available is not None and not image_available(preferred[0]):
         fallback_from = preferred[0]

@@ -6,8 +6,8 @@ user's own keys in an existing file; `parse_jsonc` reads the JSON-with-comments 
 
 Why each key (see the dev container spec, containers.dev/implementors/json_reference):
 - `hostRequirements.gpu: "optional"`: the CLI adds `--gpus all` only where the engine can give
-  a GPU, so one file works on a GPU box and on a laptop (seed 002 writes `true` and `--gpus all`
-  in runArgs, which fails to start on any host without the NVIDIA runtime).
+  a GPU, so one file works on a GPU box and on a laptop (`"gpu": true` with `--gpus all` in
+  runArgs, as tutorials write it, fails to start on any host without the NVIDIA runtime).
 - `containerUser`/`remoteUser` = the host's uid:gid, the same user `dlbox up` runs as, so files
   written in the bind-mounted workspace belong to the host user. The dlbox image has no named
   user to remap, so `updateRemoteUserUID` has nothing to change; it stays true to say the intent.

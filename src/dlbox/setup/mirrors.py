@@ -14,7 +14,7 @@ from dlbox.setup.config import DAEMON_JSON, json_change, text_change
 from dlbox.setup.files import FileChange, set_ini_option
 from dlbox.setup.steps import Command, Options, Step
 
-# The official hosts the tutorials `sed` away (tutorial 002: archive/security.ubuntu.com).
+# The official hosts that mirror how-tos `sed` away (archive/security.ubuntu.com, deb/security.debian.org).
 OFFICIAL_APT = re.compile(
     r"https?://(?:deb\.debian\.org|security\.debian\.org|(?:[a-z]{2}\.)?archive\.ubuntu\.com|security\.ubuntu\.com)(?=/)")
 

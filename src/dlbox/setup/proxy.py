@@ -16,7 +16,7 @@ from dlbox.setup.steps import Command, Options, Step
 
 APT_PROXY_FILE = "/etc/apt/apt.conf.d/95dlbox-proxy"
 DROPIN = "/etc/systemd/system/docker.service.d/http-proxy.conf"
-# gradio and every local server break when localhost goes through the proxy (tutorial 002).
+# gradio and every local server break when localhost goes through the proxy.
 DEFAULT_NO_PROXY = ("localhost", "127.0.0.1", "::1", "host.docker.internal")
 
 

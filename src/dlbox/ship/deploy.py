@@ -20,6 +20,7 @@ import io
 import json
 import os
 import shlex
+import subprocess
 import tarfile
 import tempfile
 import time
@@ -46,7 +47,6 @@ from dlbox.ship.layers import (
 from dlbox.ship.progress import Meter
 
 Say = Callable[[str], None]
-DEFAULT_STAGING = "$HOME/.cache/dlbox/incoming"
 
 
 @dataclass
@@ -232,12 +232,6 @@ class ConnectionLost(HostError):
     pass
 
 
-def _drop_after() -> int | None:
-    """Test hook: DLBOX_SHIP_DROP_AFTER=N kills the transfer after N bytes (a dropped link)."""
-    v = os.environ.get("DLBOX_SHIP_DROP_AFTER")
-    return int(v) if v and v.isdigit() else None
-
-
 def _control_path(target: ssh.Target) -> str:
     key = hashlib.sha256(f"{target}{os.getpid()}{time.time()}".encode()).hexdigest()[:10]
     return str(private_dir("ssh-control") / key)   # not /tmp: another user could pre-create it
@@ -338,26 +332,16 @@ def _send_layer(target, cp, source: LayerSource, diff_id: str, remote: RemoteSta
     result.resumed_bytes += offset
     meter.start(f"layer {hex_id[:12]}", size)
     meter.advance(offset)
-    limit = _drop_after()
-    proc = ssh.popen(target, send_script(hex_id, size), control_path=cp, stdin=_PIPE, stdout=_PIPE, stderr=_PIPE)
-    h, pos, sent, dropped = hashlib.sha256(), 0, 0, False
+    proc = ssh.popen(target, send_script(hex_id, size), control_path=cp,
+                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    h, pos, dropped = hashlib.sha256(), 0, False
     try:
         for chunk in source.stream(diff_id):
             h.update(chunk)
             end = pos + len(chunk)
             if end > offset:
                 part = chunk[max(0, offset - pos):]
-                if limit is not None and result.bytes_sent + len(part) > limit:
-                    part = part[: max(0, limit - result.bytes_sent)]
-                    proc.stdin.write(part)
-                    proc.stdin.flush()
-                    result.bytes_sent += len(part)
-                    time.sleep(0.2)  # let those bytes reach the server before the "link" drops
-                    proc.kill()  # the hook's "link dropped": remote cat sees EOF, keeps what arrived
-                    dropped = True
-                    break
                 proc.stdin.write(part)
-                sent += len(part)
                 result.bytes_sent += len(part)
                 meter.advance(len(part))
             pos = end
@@ -404,5 +388,3 @@ def _send_layer(target, cp, source: LayerSource, diff_id: str, remote: RemoteSta
                         fix="run dlbox deploy again")
     result.layers_sent += 1
 
-
-_PIPE = -1  # subprocess.PIPE

@@ -17,6 +17,7 @@ import gzip
 import hashlib
 import json
 import os
+import subprocess
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,7 +163,7 @@ def saved_layers(docker: Docker, image: ImageFacts, wanted: set[str], dest: Path
     out: dict[str, Path] = {}
     config = b""
     ref = image.id
-    proc = docker.popen(["save", ref], stdout=subprocess_pipe(), stderr=subprocess_pipe())
+    proc = docker.popen(["save", ref], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
             for member in tar:
@@ -196,8 +197,3 @@ def saved_layers(docker: Docker, image: ImageFacts, wanted: set[str], dest: Path
         raise EngineError(f"docker save {image.ref} did not contain the image config {image.id}")
     return out, config
 
-
-def subprocess_pipe():
-    import subprocess
-
-    return subprocess.PIPE
