@@ -83,7 +83,11 @@ def build(
     _warn(p.plan)
     image = _built(p, force=force, quiet=quiet)
     if bake:
-        image = workflow.bake_image(p, image, quiet=quiet).image
+        baked = workflow.bake_image(p, image, quiet=quiet)
+        image = baked.image
+        err.print(f"[dim]{escape(baked.sent)}[/dim]")
+        for w in baked.warnings:
+            err.print(f"[yellow]warning:[/yellow] {escape(w)}")
     out.print(image)
 
 
