@@ -60,6 +60,7 @@ def test_flow_style_channel_prefix_and_system_packages(tmp_path):
     assert any(s.debian == ("ffmpeg",) for s in d.system)
     assert "mkl" in [u.name for u in d.unmapped]
     assert any("weird-conda-only-pkg" in n and "same name" in n for n in d.notes)
+    assert not any("opencv" in n and "same name" in n for n in d.notes)
 
 
 @pytest.mark.parametrize("rest, spec", [

@@ -23,7 +23,7 @@ def test_environment_yml(tmp_path):
     init(tmp_path)
     spec = load_spec(tmp_path)
     assert spec.env.python == "3.10" and spec.env.torch == "2.1.0"
-    assert "einops" in spec.env.pip and "numpy==1.26" in spec.env.pip
+    assert spec.env.pip == ["numpy==1.26.*", "einops"]   # conda's numpy=1.26 is any 1.26.x
 
 
 def test_pyproject(tmp_path):
@@ -45,3 +45,45 @@ def test_refuses_to_overwrite(tmp_path):
 def test_empty_project_gets_defaults(tmp_path):
     d = detect(tmp_path)
     assert d.python == "3.11" and d.torch == "auto" and d.requirements is None
+
+
+def test_requires_python_range_gets_the_newest_not_the_lower_bound(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[project]\nname="x"\nrequires-python=">=3.8"\ndependencies=["numpy"]\n')
+    _, d = init(tmp_path)
+    assert load_spec(tmp_path).env.python == "3.12"
+    assert any("newest dlbox provides inside >=3.8 (pyproject.toml:3)" in n for n in d.notes)
+    _, d = init(tmp_path, force=True, prefer_python=("3.11",))      # a local torch wheel for 3.11
+    assert load_spec(tmp_path).env.python == "3.11" and any('python = "3.12"' in n for n in d.notes)
+
+
+def test_python_38_with_old_torch_names_a_pair_that_works(tmp_path):
+    (tmp_path / "environment.yml").write_text("dependencies:\n  - python=3.8\n  - pytorch=1.7.1\n")
+    _, d = init(tmp_path)
+    spec = load_spec(tmp_path)
+    assert (spec.env.python, spec.env.torch) == ("3.10", "1.11.0")
+    assert any('set [env] torch = "1.11.0" and python = "3.10"' in p for p in d.problems)
+    assert "# CHECK:" in (tmp_path / "dlbox.toml").read_text()
+
+
+def test_nothing_declared_proposes_the_imports_and_says_so(tmp_path):
+    (tmp_path / "model.py").write_text("import torch\n")
+    (tmp_path / "train.py").write_text("import math\nimport torch\nimport numpy as np\nfrom model import x\n"
+                                       "import gradio as gr\nfrom PIL import Image\n")
+    _, d = init(tmp_path)
+    spec = load_spec(tmp_path)
+    assert spec.env.pip == ["gradio", "numpy", "pillow"] and spec.env.torch == "auto"
+    assert spec.run.ports == ["7860"]
+    text = (tmp_path / "dlbox.toml").read_text()
+    assert "proposed from the code's imports" in text and "train.py:3" in text
+
+
+def test_empty_project_is_never_silent(tmp_path):
+    _, d = init(tmp_path)
+    assert d.problems and "nothing declared" in d.problems[0]
+
+
+def test_declared_project_reports_undeclared_imports(tmp_path):
+    (tmp_path / "requirements.txt").write_text("torch\n")
+    (tmp_path / "run.py").write_text("import torch, einops\n")
+    _, d = init(tmp_path)
+    assert any("imported but not declared" in n and "einops (run.py:1)" in n for n in d.notes)

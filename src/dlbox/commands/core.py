@@ -53,12 +53,19 @@ def _ready(path: Path, server: str | None) -> tuple[workflow.Project, str]:
 
 def init(path: Path = PathArg, force: bool = typer.Option(False, "--force", help="replace an existing dlbox.toml")):
     """Write dlbox.toml, detected from requirements.txt / environment.yml / pyproject.toml."""
+    from dlbox.host.netconf import observe_net
+    from dlbox.host.wheels import scan_local_wheels
     from dlbox.spec.detect import init as do_init
 
-    target, detected = do_init(path.resolve(), force=force)
+    wheels = scan_local_wheels(list(observe_net().find_links))
+    local = tuple(sorted({f"3.{t[3:]}" for w in wheels if w.name == "torch" for t in w.python_tags
+                          if t.startswith("cp3") and t[3:].isdigit()}))
+    target, detected = do_init(path.resolve(), force=force, prefer_python=local)
     out.print(f"wrote {target}")
     for note in detected.notes:
         out.print(f"  [dim]{escape(note)}[/dim]")
+    for problem in detected.problems:
+        err.print(f"[yellow]check:[/yellow] {escape(problem)}")
     out.print("next: [bold]dlbox plan[/bold] to see the image it resolves to, [bold]dlbox up[/bold] to start it")
 
 

@@ -1,21 +1,24 @@
-"""`dlbox init`: write a dlbox.toml from what the project already declares.
+"""`dlbox init`: write a dlbox.toml from what the project declares (dlbox.spec.declared).
 
-Reads requirements.txt, environment.yml (conda) or pyproject.toml for the Python version,
-a torch pin and where the dependencies are. Writes nothing when dlbox.toml exists.
+It always says what it read, what it chose and why, and what it could not map. With nothing
+declared, the imports of the code become the proposal (catalog/import_names.json), written
+active so the project runs unedited, and marked for review. Writes nothing when dlbox.toml exists.
 """
 
 from __future__ import annotations
 
-import re
-import tomllib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dlbox.catalog.pythons import choose_python
 from dlbox.errors import SpecError
 from dlbox.spec import SPEC_FILE
+from dlbox.spec.declared import Declared, read_declared
 
 DEFAULT_PYTHON = "3.11"
 WEB_PORTS = {"gradio": "7860", "streamlit": "8501", "fastapi": "8000", "flask": "5000", "jupyterlab": "8888"}
+TORCH = "torch"
 
 
 @dataclass
@@ -25,92 +28,119 @@ class Detected:
     requirements: str | None = None
     pip: list[str] = field(default_factory=list)
     ports: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)      # what was read and decided, for people
+    problems: list[str] = field(default_factory=list)   # what needs a person: unmapped, refusals
+    proposed: bool = False                              # pip came from the import scan
 
 
-def _torch_pin(lines: list[str]) -> str | None:
-    for ln in lines:
-        m = re.match(r"^\s*torch\s*==\s*([0-9][0-9.]*)", ln)
-        if m:
-            return m.group(1)
-    return None
+def _torch_pin(d: Declared) -> tuple[str | None, str | None]:
+    """(exact version, note) from `torch==2.2.2+cu121`; ranges stay for the plan to honour."""
+    dep = d.dep(TORCH)
+    if dep is None or not dep.specifier:
+        return None, None
+    spec = dep.specifier
+    if spec.endswith(".*") and spec.count(".") == 3:   # conda's pytorch=2.1.0 -> ==2.1.0.*: that release
+        spec = spec[:-2]
+    if spec.startswith("==") and "," not in spec and "*" not in spec:
+        version = spec[2:].split("+", 1)[0]
+        variant = f" (its +{dep.local_version} variant is chosen by the plan from the host)" if dep.local_version else ""
+        return version, f"torch pinned to {version} by {dep.origin}{variant}"
+    return None, f"torch {spec} ({dep.origin}): the plan keeps torch inside this range"
 
 
-def _names(lines: list[str]) -> set[str]:
-    return {re.split(r"[\s<>=!~\[;@]", ln.strip(), maxsplit=1)[0].lower() for ln in lines if ln.strip()}
-
-
-def _python_from_spec(text: str) -> str | None:
-    m = re.search(r"3\.(\d+)", text or "")
-    return f"3.{m.group(1)}" if m else None
-
-
-def detect(project: Path) -> Detected:
+def detect(project: Path, *, prefer_python: tuple[str, ...] = ()) -> Detected:
+    """`prefer_python`: minors this host has a local torch wheel for (see catalog.pythons)."""
+    declared = read_declared(project, imports=True)
     d = Detected()
-    lines: list[str] = []
-    req = project / "requirements.txt"
-    env_yml = next((project / n for n in ("environment.yml", "environment.yaml") if (project / n).is_file()), None)
-    pyproject = project / "pyproject.toml"
-    if req.is_file():
-        d.requirements = "requirements.txt"
-        lines = [ln for ln in req.read_text().splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-        d.notes.append("dependencies: requirements.txt")
-    elif env_yml is not None:
-        text = env_yml.read_text()
-        py = re.search(r"^\s*-\s*python\s*[=<>]*\s*([0-9.]+)", text, re.M)
-        if py:
-            d.python = _python_from_spec(py.group(1)) or d.python
-        pip_block = re.search(r"^\s*-\s*pip:\s*\n((?:\s+-\s*.+\n?)+)", text, re.M)
-        pip_lines = [re.sub(r"^\s*-\s*", "", ln).strip() for ln in (pip_block.group(1).splitlines() if pip_block else [])]
-        conda = [re.sub(r"^\s*-\s*", "", ln).strip() for ln in re.findall(r"^\s*-\s*[A-Za-z][^:\n]*$", text, re.M)]
-        conda = [c.replace("=", "==", 1) if re.match(r"^[\w.-]+=[0-9]", c) else c for c in conda]
-        skip = {"python", "pip", "cudatoolkit", "pytorch-cuda", "cudnn", "mkl"}
-        keep = [c for c in conda if _names([c]) - skip] + pip_lines
-        keep = [("torch" + c[7:]) if c.startswith("pytorch") else c for c in keep]
-        lines = keep
-        d.pip = [c for c in keep if not c.startswith("torch") or c.startswith(("torchvision", "torchaudio"))]
-        d.notes.append(f"dependencies: {env_yml.name} (conda packages mapped to pip names)")
-    elif pyproject.is_file():
-        try:
-            data = tomllib.loads(pyproject.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise SpecError(f"{pyproject}: not valid TOML: {exc}") from None
-        proj = data.get("project", {})
-        d.python = _python_from_spec(proj.get("requires-python", "")) or d.python
-        lines = list(proj.get("dependencies", []))
-        d.pip = [ln for ln in lines if not re.match(r"^\s*torch\b(?![-_a-z])", ln)]
-        d.notes.append("dependencies: pyproject.toml [project] dependencies")
-    if d.python not in ("3.10", "3.11", "3.12"):
-        d.notes.append(f"python {d.python} from the project; dlbox's images have 3.10-3.12 from the OS")
-    pin = _torch_pin(lines)
+    d.notes += [f"read {', '.join(declared.files)}"] if declared.files else []
+    pin, note = _torch_pin(declared)
     if pin:
         d.torch = pin
-        d.notes.append(f"torch pinned to {pin} by the project")
-    names = _names(lines)
+    if note:
+        d.notes.append(note)
+    _python(d, declared, prefer_python)
+    req = project / "requirements.txt"
+    if req.is_file():
+        d.requirements = "requirements.txt"
+    else:
+        d.pip = [x.requirement or x.url for x in declared.deps
+                 if x.group is None and x.name != TORCH and (x.requirement or x.url)]
+    names = set(declared.names())
+    if declared.empty:
+        proposal = [x for x in declared.imported]
+        d.proposed = bool(proposal)
+        d.pip = [x.name for x in proposal if x.name != TORCH]
+        if proposal:
+            d.notes.append("nothing declared: dependencies proposed from the code's imports: "
+                           + ", ".join(f"{x.name} ({x.origin})" for x in proposal))
+        else:
+            d.problems.append("nothing declared and no third-party imports found: add [env] pip = [...] by hand")
+        names |= {x.name for x in proposal}
+    else:
+        missing = [x for x in declared.imported if x.name not in names and x.name != TORCH]
+        if missing:
+            d.notes.append("imported but not declared (not added): "
+                           + ", ".join(f"{x.name} ({x.origin})" for x in missing))
+    for p in declared.local_packages:
+        d.notes.append(f"the project installs {p.path} ({p.origin})"
+                       + (f"; extensions: {', '.join(f'{e.name} [{e.kind}]' for e in p.extensions)}"
+                          if p.extensions else ""))
+    for s in declared.system:
+        d.notes.append(f"system packages {' '.join(s.debian)} for {s.because}"
+                       + (f" ({s.origin})" if s.origin else "") + f": {s.reason}")
+    for u in declared.unmapped:
+        d.problems.append(f"{u.origin}: conda package {u.name} is not installed from PyPI: {u.reason}")
+    for i in declared.indexes:
+        d.notes.append(f"index {i.url} ({i.kind}, {i.origin})")
+    d.notes += [n for n in declared.notes if not n.startswith("no dependencies declared")]
     d.ports = sorted({p for n, p in WEB_PORTS.items() if n in names})
     return d
 
 
+def _python(d: Detected, declared: Declared, prefer: tuple[str, ...]) -> None:
+    rng = declared.python
+    choice = choose_python(rng.specifier if rng else None, where=str(rng.origin) if rng else "",
+                           torch=d.torch if d.torch != "auto" else None, prefer=prefer)
+    if choice.python:
+        d.python = choice.python
+        d.notes.append(choice.reason)
+        return
+    # no Python fits: write the nearest that works and say so; `plan` repeats it
+    d.problems.append(choice.refusal or "no Python fits")
+    fix = choice.refusal or ""
+    if 'python = "' in fix:
+        d.python = fix.split('python = "', 1)[1].split('"', 1)[0]
+    if 'torch = "' in fix:
+        d.torch = fix.split('torch = "', 1)[1].split('"', 1)[0]
+
+
+def _toml_list(items: list[str]) -> str:
+    return "[" + ", ".join(json.dumps(p) for p in items) + "]"
+
+
 def spec_text(d: Detected) -> str:
     out = ["# dlbox.toml: the project's deep-learning environment. `dlbox plan` shows what it resolves to.",
-           *(f"# detected {n}" for n in d.notes), "", "[env]", f'python = "{d.python}"',
-           f'torch = "{d.torch}"          # "auto": the newest torch this host\'s driver and GPU can run']
+           *(f"# {n}" for n in d.notes), *(f"# CHECK: {p}" for p in d.problems), "", "[env]",
+           f"python = {json.dumps(d.python)}",
+           f'torch = {json.dumps(d.torch)}          # "auto": the newest torch this host\'s driver and GPU can run']
     if d.requirements:
-        out.append(f'requirements = "{d.requirements}"')
+        out.append(f"requirements = {json.dumps(d.requirements)}")
     if d.pip:
-        out.append("pip = [" + ", ".join(f'"{p}"' for p in d.pip) + "]")
+        if d.proposed:
+            out.append("# proposed from the code's imports (nothing was declared): check, then keep or edit")
+        out.append("pip = " + _toml_list(d.pip))
     out += ["", "[run]", 'gpus = "auto"          # all GPUs when the host can give them, else CPU with a warning',
             'shm = "host"           # --ipc=host: PyTorch DataLoader workers need more than 64 MB of /dev/shm']
-    out.append("ports = [" + ", ".join(f'"{p}"' for p in d.ports) + "]" if d.ports else '# ports = ["7860"]')
+    out.append("ports = " + _toml_list(d.ports) if d.ports else '# ports = ["7860"]')
     out += ["", "[net]", 'proxy = "auto"         # from this shell\'s http(s)_proxy', ""]
-    return "\n".join(out)
+    return "\n".join(line.replace("\n", " ") for line in out)
 
 
-def init(project: Path, *, force: bool = False) -> tuple[Path, Detected]:
+def init(project: Path, *, force: bool = False, prefer_python: tuple[str, ...] = ()) -> tuple[Path, Detected]:
     target = project / SPEC_FILE
     if target.exists() and not force:
         raise SpecError(f"{target} already exists", fix="edit it, or `dlbox init --force` (the old file is kept as .bak)")
-    d = detect(project)
+    d = detect(project, prefer_python=prefer_python)
     if target.exists():
         target.replace(target.with_suffix(".toml.bak"))
     target.write_text(spec_text(d))

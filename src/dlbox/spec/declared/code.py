@@ -32,7 +32,7 @@ class CodeScan:
             name = rows.get(module)
             if name and name not in out:
                 out[name] = Dep(name=name, requirement=name, origin=where, source="imports")
-        return list(out.values())
+        return sorted(out.values(), key=lambda d: d.name)
 
 
 def python_files(project: Path) -> list[Path]:

@@ -49,6 +49,7 @@ def read_environment(project: Path, path: Path, out: Collector) -> list[SystemNe
         out.notes.append(f"{name}: conda channels {', '.join(channels)} (not packages; dlbox installs from PyPI)")
     rows = conda_rows()
     system: list[SystemNeed] = []
+    before = len(out.deps)
     for i, item in enumerate(deps):
         line = deps.lc.item(i)[0] + 1 if hasattr(deps, "lc") else None
         where = Origin(name, line)
@@ -62,6 +63,10 @@ def read_environment(project: Path, path: Path, out: Collector) -> list[SystemNe
         if not isinstance(item, str):
             raise SpecError(f"{where}: expected a package spec such as \"numpy=1.24\", got {item!r}")
         system += _conda_spec(item.strip(), where, rows, out)
+    same = [d.name for d in out.deps[before:] if d.source == "conda" and d.name not in
+            {r.pypi for r in rows.values() if r.pypi}]
+    if same:
+        out.notes.append(f"{name}: conda packages taken as the PyPI packages of the same name: {', '.join(same)}")
     return system
 
 
@@ -92,8 +97,6 @@ def _conda_spec(text: str, where: Origin, rows: dict, out: Collector) -> list[Sy
         out.unmapped.append(Unmapped(name=conda_name, origin=where, reason=row.reason))
         return []
     pypi = canonicalize_name(row.pypi if row else conda_name)
-    if row is None:
-        out.notes.append(f"{where}: conda package {conda_name!r} taken as the PyPI package of the same name")
     if spec is None:
         out.notes.append(f"{where}: {text!r}: conda version {rest!r} has no pip equivalent; any version taken")
         spec = ""
