@@ -13,6 +13,7 @@ from typing import Callable
 from dlbox.engine.build import BuildResult, bake, build
 from dlbox.engine.docker import Docker
 from dlbox.engine.images import Availability, ensure_base
+from dlbox.engine.lock import project_lock
 from dlbox.engine.remote import remote_docker
 from dlbox.engine.run import (
     RunOptions,
@@ -102,10 +103,11 @@ def server_image(p: Project) -> str:
 
 def ensure_image(p: Project, *, force: bool = False, quiet: bool = False, say: Say = _stderr) -> BuildResult:
     assert p.docker is not None
-    ensure_base(p.docker, p.plan.build.base_image, p.availability or Availability(p.docker, say=say),
-                mirror=p.plan.build.apt_mirror, say=say)
-    return build(p.docker, p.plan, p.spec.to_dict(), project_dir=p.spec.project_dir, spec_file=p.spec_file,
-                 quiet=quiet, force=force)
+    with project_lock(p.spec.project_dir, "build", say=say):
+        ensure_base(p.docker, p.plan.build.base_image, p.availability or Availability(p.docker, say=say),
+                    mirror=p.plan.build.apt_mirror, say=say)
+        return build(p.docker, p.plan, p.spec.to_dict(), project_dir=p.spec.project_dir, spec_file=p.spec_file,
+                     quiet=quiet, force=force)
 
 
 def bake_image(p: Project, env_image: str, *, quiet: bool = False) -> BuildResult:
@@ -115,11 +117,19 @@ def bake_image(p: Project, env_image: str, *, quiet: bool = False) -> BuildResul
     labels = {"org.dlbox.baked": "true", "org.dlbox.env_image": env_image}
     if rev.returncode == 0:
         labels["org.opencontainers.image.revision"] = rev.stdout.strip()
-    return bake(p.docker, p.plan, env_image=env_image, project_dir=p.spec.project_dir, labels=labels, quiet=quiet)
+    with project_lock(p.spec.project_dir, "build --bake", say=_stderr):
+        return bake(p.docker, p.plan, env_image=env_image, project_dir=p.spec.project_dir, labels=labels,
+                    quiet=quiet)
 
 
 def ensure_container(p: Project, image: str, *, public: bool = False, say: Say = _stderr) -> tuple[str, bool]:
-    """The project's long-running container, (re)created when missing or out of date."""
+    """The project's long-running container, (re)created when missing or out of date.
+    Under the project lock: a second `dlbox up` at once finds this one running, never removes it."""
+    with project_lock(p.spec.project_dir, "up", say=say):
+        return _ensure_container(p, image, public=public, say=say)
+
+
+def _ensure_container(p: Project, image: str, *, public: bool, say: Say) -> tuple[str, bool]:
     name = container_name(p.plan)
     state = container_state(p.docker, name)
     if state and state["running"] and state["image"] == image:
@@ -169,10 +179,11 @@ def down(p: Project) -> list[str]:
     from dlbox.plan.layout import jupyter_name
 
     removed = []
-    for name in (container_name(p.plan), jupyter_name(p.plan)):
-        if container_state(p.docker, name) is not None:
-            p.docker.run(["rm", "-f", name], timeout=120)
-            removed.append(name)
+    with project_lock(p.spec.project_dir, "down", say=_stderr):
+        for name in (container_name(p.plan), jupyter_name(p.plan)):
+            if container_state(p.docker, name) is not None:
+                p.docker.run(["rm", "-f", name], timeout=120)
+                removed.append(name)
     return removed
 
 

@@ -29,6 +29,7 @@ from dlbox.apps.wait import wait_http
 from dlbox.engine.build import build_argv, run_build
 from dlbox.engine.ca import combined_bundle
 from dlbox.engine.run import RunOptions, ca_for, check_mounts, check_ports, explain_run_failure, run_argv, run_env
+from dlbox.engine.lock import project_lock
 from dlbox.errors import HostError
 from dlbox.plan import Plan, Port
 from dlbox.plan.layout import STAGE, VENV, image_name, jupyter_name
@@ -130,7 +131,14 @@ def start_jupyter(p: Project, *, port: int = 8888, public: bool = False, timeout
     """Start JupyterLab (or find the running one) and return once it answers HTTP.
 
     IMAGE is an already-built Jupyter image (the benchmark passes it); by default the
-    environment image is built if needed and JupyterLab added to it."""
+    environment image is built if needed and JupyterLab added to it. Under the project lock:
+    two at once start one server."""
+    with project_lock(p.spec.project_dir, "jupyter", say=say):
+        return _start_jupyter(p, port=port, public=public, timeout=timeout, image=image, say=say)
+
+
+def _start_jupyter(p: Project, *, port: int, public: bool, timeout: float, image: str | None,
+                   say: Say) -> JupyterServer:
     t0 = time.monotonic()
     plan, docker, name = p.plan, p.docker, jupyter_name(p.plan)
     info = docker.inspect("container", name)

@@ -81,7 +81,7 @@ def stage_project(plan: Plan, spec_dict: dict, project_dir: Path, spec_file: str
     _write(stage / "Dockerfile", dockerfile)
     _write(stage / "Dockerfile.dockerignore", render_dockerignore(bake=False))
     _write(stage / "entrypoint.sh", entrypoint_script())
-    _write(stage / ".gitignore", "# dlbox's staging area: the Dockerfile is worth keeping, the rest is rebuilt\nbin/\nlinks/\n*.tmp\n")
+    _write(stage / ".gitignore", "# dlbox's staging area: the Dockerfile is worth keeping, the rest is rebuilt\nbin/\nlinks/\n*.tmp\nlock\n")
     h.update(entrypoint_script().encode())
     uv_bin = Path(uv.find_uv_bin())
     (stage / "bin").mkdir(exist_ok=True)
