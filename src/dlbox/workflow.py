@@ -16,12 +16,15 @@ from dlbox.engine.images import Availability, ensure_base
 from dlbox.engine.lock import project_lock
 from dlbox.engine.remote import remote_docker
 from dlbox.engine.run import (
+    ExecOptions,
     RunOptions,
     ca_for,
     check_mounts,
     check_ports,
     container_state,
+    exec_argv,
     interactive,
+    remove_container,
     run_argv,
     run_env,
     start_detached,
@@ -137,21 +140,14 @@ def _ensure_container(p: Project, image: str, *, public: bool, say: Say) -> tupl
     if state:
         if state["running"]:
             say(f"the environment changed: recreating {name}")
-        p.docker.run(["rm", "-f", name], timeout=60)
+        remove_container(p.docker, name, timeout=60, check=True)
     if p.host.server is None:     # local pre-flight; a server's engine reports its own conflicts
         check_mounts(p.plan)
         check_ports(p.docker, p.plan.run.ports)
-    command = p.plan.run.command or ("sleep", "infinity")
-    opts = RunOptions(image=image, command=command, name=name, detach=True, remove=False, public=public,
+    opts = RunOptions(image=image, command=p.plan.run.long_running_command, name=name, detach=True, remove=False, public=public,
                       ca_bundle=None if p.host.server else ca_for(p.plan))
     start_detached(p.docker, p.plan, opts)
     return name, True
-
-
-def exec_argv(p: Project, name: str, command: tuple[str, ...], *, tty: bool) -> list[str]:
-    argv = ["exec", "-i"] + (["-t"] if tty else [])
-    argv += ["--user", p.plan.run.user, "--workdir", "/workspace", name]
-    return argv + list(command)
 
 
 def exec_in(p: Project, command: tuple[str, ...], *, tty: bool | None = None) -> int:
@@ -160,7 +156,7 @@ def exec_in(p: Project, command: tuple[str, ...], *, tty: bool | None = None) ->
     if not state or not state["running"]:
         raise HostError(f"no running container for {p.plan.project}", fix="dlbox up")
     tty = _on_terminal() if tty is None else tty
-    return interactive(p.docker, exec_argv(p, name, command, tty=tty), tty=tty)
+    return interactive(p.docker, exec_argv(p.plan, ExecOptions(name, command, tty=tty)), tty=tty)
 
 
 def run_once(p: Project, image: str, command: tuple[str, ...], *, public: bool = False,
@@ -181,8 +177,7 @@ def down(p: Project) -> list[str]:
     removed = []
     with project_lock(p.spec.project_dir, "down", say=_stderr):
         for name in (container_name(p.plan), jupyter_name(p.plan)):
-            if container_state(p.docker, name) is not None:
-                p.docker.run(["rm", "-f", name], timeout=120)
+            if container_state(p.docker, name) is not None and remove_container(p.docker, name, check=True):
                 removed.append(name)
     return removed
 

@@ -20,16 +20,26 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable
 
 from dlbox import __version__
-from dlbox.apps.logs import is_running, last_lines
 from dlbox.apps.wait import wait_http
 from dlbox.engine.build import build_argv, run_build
 from dlbox.engine.ca import combined_bundle
-from dlbox.engine.run import RunOptions, ca_for, check_mounts, check_ports, explain_run_failure, run_argv, run_env
 from dlbox.engine.lock import project_lock
+from dlbox.engine.run import (
+    RunOptions,
+    ca_for,
+    check_mounts,
+    check_ports,
+    explain_run_failure,
+    is_running,
+    last_lines,
+    remove_container,
+    run_argv,
+    run_env,
+)
 from dlbox.errors import HostError
 from dlbox.plan import Plan, Port
 from dlbox.plan.layout import STAGE, VENV, image_name, jupyter_name
@@ -68,7 +78,7 @@ def url_for(port: int, token: str, path: str = "lab") -> str:
 
 def jupyter_command(plan: Plan) -> list[str]:
     cmd = ["jupyter", "lab", "--ip=0.0.0.0", f"--port={CONTAINER_PORT}", "--no-browser",
-           "--ServerApp.root_dir=/workspace"]
+           f"--ServerApp.root_dir={plan.run.workdir}"]
     if plan.run.user.split(":")[0] == "0":
         cmd.append("--allow-root")    # the host user is root, so the container's user is too
     return cmd
@@ -146,7 +156,7 @@ def _start_jupyter(p: Project, *, port: int, public: bool, timeout: float, image
     if found:
         return found
     if info:
-        docker.run(["rm", "-f", name], check=False, timeout=60)      # a stopped one from before
+        remove_container(docker, name, timeout=60)      # a stopped one from before
     if image is None:
         image = jupyter_image(p, ensure_image(p, say=say).image, say=say)
     published = Port(port, CONTAINER_PORT)
@@ -156,15 +166,14 @@ def _start_jupyter(p: Project, *, port: int, public: bool, timeout: float, image
     except HostError as exc:       # same message (who holds the port), Jupyter's own fix
         raise HostError(exc.message, fix=f"stop it, or choose another port: dlbox jupyter --port {port + 1}") from None
     # the project's own [run] ports belong to `dlbox up`: Jupyter publishes only its own
-    jplan = replace(plan, run=replace(plan.run, ports=(published,)))
-    opts = RunOptions(image=image, name=name, detach=True, remove=False, public=public, ca_bundle=ca_for(plan))
-    argv = run_argv(jplan, opts)
-    argv = argv[:-1] + ["--label", f"{LABEL_APP}=jupyter", "-e", TOKEN_ENV, argv[-1]] + jupyter_command(plan)
+    opts = RunOptions(image=image, command=tuple(jupyter_command(plan)), name=name, detach=True, remove=False,
+                      public=public, ca_bundle=ca_for(plan), ports=(published,),
+                      extra_labels=((LABEL_APP, "jupyter"),), env_by_name=(TOKEN_ENV,))
     token = secrets.token_hex(24)
-    proc = docker.run(argv, check=False, env={**run_env(plan), TOKEN_ENV: token}, timeout=600)
+    proc = docker.run(run_argv(plan, opts), check=False, env={**run_env(plan), TOKEN_ENV: token}, timeout=600)
     if proc.returncode != 0:
         err = docker.error(proc.stderr.decode(errors="replace"), "docker run (jupyter)")
-        docker.run(["rm", "-f", name], check=False, timeout=60)
+        remove_container(docker, name, timeout=60)
         raise explain_run_failure(err)
     wait_http(f"http://127.0.0.1:{port}/api", timeout=timeout, alive=lambda: is_running(docker, name),
               on_exit=lambda: last_lines(docker, name))
@@ -173,4 +182,4 @@ def _start_jupyter(p: Project, *, port: int, public: bool, timeout: float, image
 
 def stop_jupyter(p: Project) -> bool:
     """Remove the Jupyter container; True when one existed."""
-    return p.docker.run(["rm", "-f", jupyter_name(p.plan)], check=False, timeout=120).returncode == 0
+    return remove_container(p.docker, jupyter_name(p.plan))

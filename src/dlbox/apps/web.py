@@ -11,8 +11,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from dlbox.apps.logs import is_running, last_lines
 from dlbox.apps.wait import wait_http
+from dlbox.engine.run import is_running, last_lines
 from dlbox.errors import HostError
 from dlbox.workflow import Project, ensure_container, ensure_image
 

@@ -41,6 +41,7 @@ def jupyter(
 ):
     """JupyterLab in the project's environment, with a token, on 127.0.0.1."""
     from dlbox.apps.jupyter import start_jupyter, stop_jupyter
+    from dlbox.engine.run import logs_argv
 
     p = _project(path)
     server = start_jupyter(p, port=port, public=public, timeout=timeout, say=_say)
@@ -56,7 +57,7 @@ def jupyter(
         return
     _say("Ctrl-C stops it")
     try:
-        p.docker.popen(["logs", "-f", "--tail", "0", server.name]).wait()
+        p.docker.popen(logs_argv(server.name, tail="0", follow=True)).wait()
     except KeyboardInterrupt:
         pass
     finally:

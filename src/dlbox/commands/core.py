@@ -171,11 +171,11 @@ def ls():
 def logs(path: Path = PathArg, follow: bool = typer.Option(False, "--follow", "-f"),
          tail: str = typer.Option("200", "--tail")):
     """Show the project's container output."""
+    from dlbox.engine.run import logs_argv
     from dlbox.plan.layout import container_name
 
     p = _project(path)
-    argv = ["logs", "--tail", tail] + (["-f"] if follow else []) + [container_name(p.plan)]
-    raise typer.Exit(Docker().popen(argv).wait())
+    raise typer.Exit(Docker().popen(logs_argv(container_name(p.plan), tail=tail, follow=follow)).wait())
 
 
 def plan(

@@ -6,6 +6,7 @@ import re
 
 from dlbox.catalog.explain import explain
 from dlbox.engine.docker import Docker
+from dlbox.engine.run import gpu_smoke_argv
 from dlbox.errors import DlboxError
 from dlbox.host.facts import DAEMON_JSON, Facts
 from dlbox.host.nvidia_smi import parse_nvidia_smi
@@ -133,7 +134,7 @@ def check_deep(facts: Facts) -> Check:
     if facts.info is None:
         return Check("nvidia.deep", "skip", "engine not reachable")
     try:
-        p = Docker().run(["run", "--rm", "--gpus", "all", DEEP_IMAGE, "nvidia-smi", "-L"], check=False, timeout=300)
+        p = Docker().run(gpu_smoke_argv(DEEP_IMAGE), check=False, timeout=300)
     except DlboxError as exc:
         return Check("nvidia.deep", "fail", exc.message, exc.fix or "")
     if p.returncode == 0:

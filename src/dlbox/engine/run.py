@@ -1,4 +1,5 @@
-"""Run containers from a Plan: argv building (unit-tested) and the few lifecycle calls."""
+"""Run containers from a Plan: run/exec/logs argv (unit-tested), pre-flight checks and the few
+lifecycle calls. The only place a container's docker argv is built."""
 
 from __future__ import annotations
 
@@ -16,11 +17,15 @@ from dlbox.engine.ca import combined_bundle
 from dlbox.engine.docker import Docker
 from dlbox.errors import DlboxError, HostError
 from dlbox.plan import Plan, Port
-from dlbox.plan.layout import CA_ENV, CA_TARGET, LABEL_DIR, LABEL_PROJECT
+from dlbox.plan.layout import CA_ENV, CA_TARGET, LABEL_PROJECT
 
 
 @dataclass(frozen=True)
 class RunOptions:
+    """What one `docker run` adds to the plan's RunPlan: the image, this container's name and
+    command, and how it is attached. Everything about how the project's containers run
+    (shm, ulimits, user, mounts, labels, hosts, security) is the RunPlan's, not this."""
+
     image: str
     command: tuple[str, ...] = ()
     name: str | None = None
@@ -30,12 +35,26 @@ class RunOptions:
     remove: bool = True
     public: bool = False
     ca_bundle: str | None = None
-    extra_env: tuple[tuple[str, str], ...] = ()
-    workdir: str = "/workspace"
+    extra_env: tuple[tuple[str, str], ...] = ()      # literal values (on the argv: no secrets)
+    env_by_name: tuple[str, ...] = ()                # `-e NAME`: the value comes from the client's env
+    extra_labels: tuple[tuple[str, str], ...] = ()
+    ports: tuple[Port, ...] | None = None            # None: the plan's [run] ports
+    workdir: str | None = None                       # None: the plan's workdir
+
+
+@dataclass(frozen=True)
+class ExecOptions:
+    """`docker exec` into a running container as the plan's user, in its workdir."""
+
+    container: str
+    command: tuple[str, ...]
+    tty: bool = False
+    interactive: bool = True
 
 
 def run_argv(plan: Plan, o: RunOptions) -> list[str]:
-    """`docker run …` for this plan. Secrets are never on it: the proxy is passed by name."""
+    """`docker run …` for this plan: the RunPlan serialised. Secrets are never on it: the proxy
+    and `env_by_name` are passed by name, their values in the client's environment (run_env)."""
     r = plan.run
     argv = ["run"]
     if o.remove:
@@ -48,16 +67,24 @@ def run_argv(plan: Plan, o: RunOptions) -> list[str]:
         argv.append("-t")
     if o.name:
         argv += ["--name", o.name]
-    argv += ["--label", f"{LABEL_PROJECT}={plan.project}", "--label", f"{LABEL_DIR}={plan.project_dir}"]
+    for k, v in r.labels + o.extra_labels:
+        argv += ["--label", f"{k}={v}"]
     argv += list(r.gpu_args)
-    argv += ["--ipc=host"] if r.ipc_host else ["--shm-size", r.shm_size or "8g"]
+    argv += ["--ipc=host"] if r.ipc_host else ["--shm-size", r.shm_size]
     for u in r.ulimits:
         argv += ["--ulimit", u]
-    argv += ["--user", r.user, "--workdir", o.workdir]
-    argv += ["--add-host", "host.docker.internal:host-gateway"]
+    for opt in r.security_opt:
+        argv += ["--security-opt", opt]
+    for cap in r.cap_drop:
+        argv += ["--cap-drop", cap]
+    for cap in r.cap_add:
+        argv += ["--cap-add", cap]
+    argv += ["--user", r.user, "--workdir", o.workdir or r.workdir]
+    for h in r.extra_hosts:
+        argv += ["--add-host", h]
     for m in r.mounts:
         argv += ["-v", m.volume()]
-    for p in r.ports:
+    for p in r.ports if o.ports is None else o.ports:
         argv += ["-p", p.publish(o.public)]
     env = dict(r.env)
     env.update(dict(o.extra_env))
@@ -65,13 +92,34 @@ def run_argv(plan: Plan, o: RunOptions) -> list[str]:
         argv += ["-v", f"{o.ca_bundle}:{CA_TARGET}:ro"]
         for name in CA_ENV:
             env.setdefault(name, CA_TARGET)
-    for name in r.proxy.for_container().env():
+    for name in (*r.proxy.for_container().env(), *o.env_by_name):
         argv += ["-e", name]          # value comes from the client's environment (see run_env)
     for k, v in sorted(env.items()):
         argv += ["-e", f"{k}={v}"]
     argv.append(o.image)
     argv += list(o.command)
     return argv
+
+
+def exec_argv(plan: Plan, o: ExecOptions) -> list[str]:
+    """`docker exec …` into a container of this plan, as its user, in its workdir."""
+    argv = ["exec"] + (["-i"] if o.interactive else []) + (["-t"] if o.tty else [])
+    argv += ["--user", plan.run.user, "--workdir", plan.run.workdir, o.container]
+    return argv + list(o.command)
+
+
+def logs_argv(name: str, *, tail: str = "200", follow: bool = False) -> list[str]:
+    return ["logs", "--tail", tail] + (["-f"] if follow else []) + [name]
+
+
+def gpu_smoke_argv(image: str) -> list[str]:
+    """A throw-away container with every GPU, listing them: the NVIDIA runtime works end to end."""
+    return ["run", "--rm", "--gpus", "all", image, "nvidia-smi", "-L"]
+
+
+def remove_container(docker: Docker, name: str, *, timeout: float = 120, check: bool = False) -> bool:
+    """`docker rm -f NAME`; True when one existed. With `check`, a failure raises."""
+    return docker.run(["rm", "-f", name], check=check, timeout=timeout).returncode == 0
 
 
 def run_env(plan: Plan) -> dict[str, str]:
@@ -139,6 +187,18 @@ def container_state(docker: Docker, name: str) -> dict | None:
             "status": info.get("State", {}).get("Status", "")}
 
 
+def is_running(docker: Docker, name: str) -> bool:
+    state = container_state(docker, name)
+    return bool(state and state["running"])
+
+
+def last_lines(docker: Docker, name: str, n: int = 30) -> str:
+    """The last N lines the container wrote (stdout and stderr), indented for an error message."""
+    proc = docker.run(logs_argv(name, tail=str(n)), check=False, timeout=30)
+    text = (proc.stdout + proc.stderr).decode(errors="replace").rstrip()
+    return "\n".join("    " + line for line in text.splitlines())
+
+
 def explain_run_failure(err: DlboxError) -> DlboxError:
     """Add the GPU error explainer's cause and fix to a failed `docker run`."""
     detail = getattr(err, "detail", "") or err.message
@@ -154,7 +214,7 @@ def start_detached(docker: Docker, plan: Plan, o: RunOptions) -> str:
         err = docker.error(proc.stderr.decode(errors="replace"), "docker run")
         # a failed start can leave a Created container behind (seen with --gpus on no-GPU hosts)
         if o.name:
-            docker.run(["rm", "-f", o.name], check=False, timeout=60)
+            remove_container(docker, o.name, timeout=60)
         raise explain_run_failure(err)
     return proc.stdout.decode().strip()
 

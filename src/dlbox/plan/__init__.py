@@ -9,15 +9,17 @@ adds the build inputs and the run flags, each with its reason.
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit, urlunsplit
 
+from dlbox.catalog import load as load_catalog
 from dlbox.errors import PlanError
 from dlbox.host import Host
 from dlbox.plan.gpu import ImageChoice, TorchRequest, choose
-from dlbox.plan.layout import WORKSPACE
+from dlbox.plan.layout import LABEL_DIR, LABEL_PROJECT, WORKSPACE
 from dlbox.redact import mask_url
 from dlbox.spec import Spec, split_mount
 from dlbox.spec.requirements import requirement_names
@@ -26,6 +28,10 @@ from dlbox.spec.requirements import requirement_names
 # https://docs.nvidia.com/deeplearning/frameworks/user-guide/index.html
 STACK_BYTES = 67108864
 ALWAYS_NO_PROXY = ("localhost", "127.0.0.1", "::1", "host.docker.internal")
+# The host as containers see it (a loopback proxy, a local index): Docker's host-gateway alias.
+HOST_GATEWAY = "host.docker.internal:host-gateway"
+# What a long-running environment container runs when the spec names no [run] command.
+IDLE_COMMAND = ("sleep", "infinity")
 
 
 def _rewrite_loopback(url: str) -> str:
@@ -125,16 +131,30 @@ class BuildPlan:
 
 @dataclass(frozen=True)
 class RunPlan:
+    """How every container of the project runs, decided once. `engine.run.run_argv`, the
+    devcontainer and the compose renderers only serialise these fields, each in its own syntax."""
+
     gpu_args: tuple[str, ...]
     ipc_host: bool
-    shm_size: str | None
-    ulimits: tuple[str, ...]
+    shm_size: str | None              # None exactly when ipc_host (the host's /dev/shm is shared)
+    ulimits: tuple[str, ...]          # "memlock=-1", "stack=67108864"
     ports: tuple[Port, ...]
     mounts: tuple[Mount, ...]
-    env: tuple[tuple[str, str], ...]
-    user: str
+    env: tuple[tuple[str, str], ...]  # [run] env, literal values (never secrets: those go by name)
+    user: str                         # "uid:gid"
     proxy: Proxy
-    command: tuple[str, ...] | None
+    command: tuple[str, ...] | None   # [run] command, split with shlex
+    idle_command: tuple[str, ...] = IDLE_COMMAND   # what `dlbox up` runs when command is None
+    workdir: str = WORKSPACE
+    extra_hosts: tuple[str, ...] = (HOST_GATEWAY,)
+    labels: tuple[tuple[str, str], ...] = ()       # org.dlbox.project, org.dlbox.project_dir
+    security_opt: tuple[str, ...] = ()             # --security-opt VALUE, e.g. "no-new-privileges"
+    cap_drop: tuple[str, ...] = ()                 # --cap-drop VALUE, e.g. "ALL"
+    cap_add: tuple[str, ...] = ()                  # --cap-add VALUE
+
+    @property
+    def long_running_command(self) -> tuple[str, ...]:
+        return self.command or self.idle_command
 
 
 @dataclass(frozen=True)
@@ -279,8 +299,6 @@ def _build_plan(spec: Spec, host: Host, choice: ImageChoice, proxy: Proxy, packa
         reasons.append("the proxy is on this host's loopback, so build steps use the host network to reach it")
     links = find_links_dirs(spec, host)
     cmd = spec.run.command
-    from dlbox.catalog import load as load_catalog
-
     build_deps = {d.package for d in load_catalog().build_deps}
     no_isolation = tuple(sorted(set(packages) & build_deps)) if choice.has_nvcc else ()
     if no_isolation:
@@ -302,7 +320,7 @@ def _build_plan(spec: Spec, host: Host, choice: ImageChoice, proxy: Proxy, packa
         ca_files=ca_files,
         proxy=proxy,
         network_host=network_host,
-        command=(tuple(cmd.split()) if isinstance(cmd, str) else tuple(cmd)) if cmd else None,
+        command=split_command(cmd),
         python_dev=choice.has_nvcc and choice.python_install.startswith("apt:"),
         no_build_isolation=no_isolation,
     )
@@ -362,7 +380,6 @@ def _run_plan(spec: Spec, host: Host, choice: ImageChoice, proxy: Proxy, want_gp
             continue
         mounts.append(Mount(_host_path(src, spec.project_dir, host.wsl, host.home), dst, mode == "ro"))
     env = dict(spec.run.env)
-    cmd = spec.run.command
     return RunPlan(
         gpu_args=gpu_args,
         ipc_host=spec.run.shm == "host",
@@ -373,8 +390,22 @@ def _run_plan(spec: Spec, host: Host, choice: ImageChoice, proxy: Proxy, want_gp
         env=tuple(sorted(env.items())),
         user=f"{host.uid}:{host.gid}",
         proxy=proxy,
-        command=(tuple(cmd.split()) if isinstance(cmd, str) else tuple(cmd)) if cmd else None,
+        command=split_command(spec.run.command),
+        labels=((LABEL_PROJECT, spec.name), (LABEL_DIR, str(spec.project_dir))),
     )
+
+
+def split_command(cmd: str | list[str] | None) -> tuple[str, ...] | None:
+    """`[run] command` as argv: a string is split the way a shell would (quotes kept together)."""
+    if not cmd:
+        return None
+    if isinstance(cmd, str):
+        try:
+            return tuple(shlex.split(cmd))
+        except ValueError as exc:
+            raise PlanError(f"[run] command {cmd!r} cannot be split into words: {exc}",
+                            fix="close the quote, or write the command as a list of strings") from None
+    return tuple(cmd)
 
 
 def _host_path(src: str, project_dir: Path, wsl: bool, home: str | None = None) -> str:

@@ -17,7 +17,7 @@ import re
 from typing import Any
 
 from dlbox.plan import Plan
-from dlbox.plan.layout import CA_ENV, CA_TARGET, STAGE, WORKSPACE
+from dlbox.plan.layout import CA_ENV, CA_TARGET, STAGE
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 HEADER = """\
@@ -74,23 +74,29 @@ def _environment(plan: Plan, ca_bundle: str | None) -> dict[str, str]:
 def compose_dict(plan: Plan, *, image: str, ca_bundle: str | None = None) -> dict[str, Any]:
     """One service named after the project: the `dlbox up` container, written for compose."""
     r = plan.run
-    volumes = [f".:{WORKSPACE}"]     # compose.yaml sits in the project directory
-    volumes += [m.volume() for m in r.mounts if m.target != WORKSPACE]
+    volumes = [f".:{r.workdir}"]     # compose.yaml sits in the project directory
+    volumes += [m.volume() for m in r.mounts if m.target != r.workdir]
     if ca_bundle:
         volumes.append(f"{ca_bundle}:{CA_TARGET}:ro")
     svc: dict[str, Any] = {
         "image": image,
         "build": {"context": ".", "dockerfile": f"{STAGE}/Dockerfile"},
-        "command": [_escape(a) for a in (r.command or ("sleep", "infinity"))],
+        "command": [_escape(a) for a in r.long_running_command],
         "user": r.user,
-        "working_dir": WORKSPACE,
+        "working_dir": r.workdir,
     }
     if r.ipc_host:
         svc["ipc"] = "host"
     else:
-        svc["shm_size"] = r.shm_size or "8g"
+        svc["shm_size"] = r.shm_size
     if r.ulimits:
         svc["ulimits"] = _ulimits(r.ulimits)
+    if r.security_opt:
+        svc["security_opt"] = list(r.security_opt)
+    if r.cap_drop:
+        svc["cap_drop"] = list(r.cap_drop)
+    if r.cap_add:
+        svc["cap_add"] = list(r.cap_add)
     if r.ports:
         # 127.0.0.1 as `dlbox up` does: a notebook or demo is not published to the network
         svc["ports"] = [p.publish(False) for p in r.ports]
@@ -98,8 +104,8 @@ def compose_dict(plan: Plan, *, image: str, ca_bundle: str | None = None) -> dic
     env = _environment(plan, ca_bundle)
     if env:
         svc["environment"] = env
-    svc["extra_hosts"] = ["host.docker.internal:host-gateway"]
-    svc["labels"] = {"org.dlbox.project": plan.project, "org.dlbox.project_dir": plan.project_dir}
+    svc["extra_hosts"] = list(r.extra_hosts)
+    svc["labels"] = dict(r.labels)
     devices = gpu_devices(r.gpu_args)
     if devices:
         svc["deploy"] = {"resources": {"reservations": {"devices": devices}}}

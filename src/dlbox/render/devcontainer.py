@@ -21,7 +21,7 @@ import json
 from typing import Any
 
 from dlbox.plan import Plan
-from dlbox.plan.layout import CA_ENV, CA_TARGET, STAGE, VENV, WORKSPACE
+from dlbox.plan.layout import CA_ENV, CA_TARGET, LABEL_DIR, STAGE, VENV, WORKSPACE
 
 ENTRYPOINT = "/usr/local/bin/dlbox-entrypoint"
 PYTHON_EXTENSION = "ms-python.python"
@@ -33,12 +33,16 @@ _EXCLUSIVE = (("image",), ("build", "dockerFile", "dockerfile", "context"))
 
 
 def run_args(plan: Plan) -> list[str]:
-    """The `dlbox up` run flags in `--flag=value` form (one token each, so merging is item-wise)."""
+    """The `dlbox up` run flags (the RunPlan) in `--flag=value` form: one token each, so merging
+    is item-wise. The project-directory label is left out: this file is committed and shared,
+    and one machine's path means nothing on another."""
     r = plan.run
-    args = ["--ipc=host"] if r.ipc_host else [f"--shm-size={r.shm_size or '8g'}"]
+    args = ["--ipc=host"] if r.ipc_host else [f"--shm-size={r.shm_size}"]
     args += [f"--ulimit={u}" for u in r.ulimits]
-    args.append("--add-host=host.docker.internal:host-gateway")
-    args.append(f"--label=org.dlbox.project={plan.project}")
+    args += [f"--security-opt={o}" for o in r.security_opt]
+    args += [f"--cap-drop={c}" for c in r.cap_drop]
+    args += [f"--add-host={h}" for h in r.extra_hosts]
+    args += [f"--label={k}={v}" for k, v in r.labels if k != LABEL_DIR]
     return args
 
 
@@ -67,16 +71,16 @@ def devcontainer_dict(plan: Plan, *, image: str | None = None, ca_bundle: str | 
         source = {"image": image}
     else:
         source = {"build": {"dockerfile": f"../{STAGE}/Dockerfile", "context": ".."}}
-    mounts = [_mount(m.source, m.target, m.read_only) for m in plan.run.mounts if m.target != WORKSPACE]
+    mounts = [_mount(m.source, m.target, m.read_only) for m in plan.run.mounts if m.target != plan.run.workdir]
     if ca_bundle:
         mounts.append(_mount(ca_bundle, CA_TARGET, True))
     d: dict[str, Any] = {"name": plan.project, **source}
     d.update({
         "hostRequirements": {"gpu": "optional"},
         "runArgs": run_args(plan),
-        "capAdd": ["SYS_PTRACE"],
-        "workspaceMount": f"source=${{localWorkspaceFolder}},target={WORKSPACE},type=bind",
-        "workspaceFolder": WORKSPACE,
+        "capAdd": ["SYS_PTRACE", *plan.run.cap_add],
+        "workspaceMount": f"source=${{localWorkspaceFolder}},target={plan.run.workdir},type=bind",
+        "workspaceFolder": plan.run.workdir,
         "mounts": mounts,
         "containerEnv": container_env(plan, ca_bundle=ca_bundle),
         "containerUser": plan.run.user,
