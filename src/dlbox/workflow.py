@@ -182,24 +182,86 @@ def down(p: Project) -> list[str]:
     return removed
 
 
-def verify(p: Project, image: str, *, require_gpu: bool = False) -> list:
-    """Run the in-container probe (templates/verify_inside.py) with the project's run flags and
-    turn its observations into checks. A container that cannot even start is one `fail`."""
+def _probe_json(stdout: bytes | str) -> dict | None:
     import json
 
+    text = stdout.decode(errors="replace") if isinstance(stdout, bytes) else stdout
+    try:
+        return json.loads(text.strip().splitlines()[-1])
+    except (json.JSONDecodeError, IndexError):
+        return None
+
+
+def _probe(name: str) -> str:
+    return (Path(__file__).parent / "templates" / name).read_text()
+
+
+def verify(p: Project, image: str, *, require_gpu: bool = False, perf: bool = False) -> list:
+    """Run the in-container probe (templates/verify_inside.py) with the project's run flags and
+    turn its observations into checks. A container that cannot even start is one `fail`.
+    `perf` also runs templates/verify_perf.py in the same kind of container (`verify --perf`)."""
     from dlbox.doctor.container import checks_from_observations
     from dlbox.engine.run import explain_run_failure
     from dlbox.report import Check
 
-    script = (Path(__file__).parent / "templates" / "verify_inside.py").read_text()
-    opts = RunOptions(image=image, command=("python", "-"), interactive=True, ca_bundle=ca_for(p.plan))
-    proc = p.docker.run(run_argv(p.plan, opts), input=script, check=False, env=run_env(p.plan), timeout=600)
-    if proc.returncode != 0:
-        err = explain_run_failure(p.docker.error(proc.stderr.decode(errors="replace"), "docker run"))
-        return [Check("container-start", "fail", err.message, err.fix or "")]
-    try:
-        obs = json.loads(proc.stdout.decode().strip().splitlines()[-1])
-    except (json.JSONDecodeError, IndexError):
-        return [Check("container-start", "fail", "the probe printed no JSON: " + proc.stderr.decode(errors="replace")[-300:])]
-    return checks_from_observations(obs, driver=p.host.driver, expect_nvcc=p.plan.choice.has_nvcc,
-                                    require_gpu=require_gpu, host_memlock_hard=p.host.limits.memlock_hard)
+    def in_container(script: str):
+        opts = RunOptions(image=image, command=("python", "-"), interactive=True, ca_bundle=ca_for(p.plan))
+        proc = p.docker.run(run_argv(p.plan, opts), input=script, check=False, env=run_env(p.plan), timeout=900)
+        if proc.returncode != 0:
+            err = explain_run_failure(p.docker.error(proc.stderr.decode(errors="replace"), "docker run"))
+            return None, Check("container-start", "fail", err.message, err.fix or "")
+        obs = _probe_json(proc.stdout)
+        if obs is None:
+            return None, Check("container-start", "fail", "the probe printed no JSON: "
+                               + proc.stderr.decode(errors="replace")[-300:])
+        return obs, None
+
+    obs, failed = in_container(_probe("verify_inside.py"))
+    if failed:
+        return [failed]
+    checks = checks_from_observations(obs, driver=p.host.driver, expect_nvcc=p.plan.choice.has_nvcc,
+                                      require_gpu=require_gpu, host_memlock_hard=p.host.limits.memlock_hard)
+    if perf:
+        from dlbox.doctor.perf import perf_checks
+
+        pobs, failed = in_container(_probe("verify_perf.py"))
+        checks += [failed] if failed else perf_checks(pobs)
+    return checks
+
+
+def verify_here(python: str, *, require_gpu: bool = False, perf: bool = False, raw_dir: Path | None = None) -> list:
+    """The same probes run by `python` on this machine, no container (`verify --here`): for a GPU
+    host without Docker, or to compare the host with its containers. `raw_dir` keeps the raw
+    observations (inside.json, perf.json) next to the checks."""
+    import json
+    import subprocess
+
+    from dlbox.doctor.container import checks_from_observations
+    from dlbox.host.observe import observe_driver, observe_limits
+    from dlbox.report import Check
+
+    def run(name: str):
+        try:
+            proc = subprocess.run([python, "-"], input=_probe(name), capture_output=True, text=True, timeout=900)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return None, Check("probe", "fail", f"{python} could not run {name}: {exc}",
+                               "give a Python that exists, e.g. --python python3")
+        obs = _probe_json(proc.stdout)
+        if obs is None:
+            return None, Check("probe", "fail", f"{name} printed no JSON: {proc.stderr[-300:]}")
+        if raw_dir is not None:
+            raw_dir.mkdir(parents=True, exist_ok=True)
+            (raw_dir / name.replace("verify_", "").replace(".py", ".json")).write_text(json.dumps(obs, indent=2) + "\n")
+        return obs, None
+
+    obs, failed = run("verify_inside.py")
+    if failed:
+        return [failed]
+    checks = checks_from_observations(obs, driver=observe_driver(), expect_nvcc=False, require_gpu=require_gpu,
+                                      host_memlock_hard=observe_limits().memlock_hard)
+    if perf:
+        from dlbox.doctor.perf import perf_checks
+
+        pobs, failed = run("verify_perf.py")
+        checks += [failed] if failed else perf_checks(pobs)
+    return checks

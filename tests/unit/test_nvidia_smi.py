@@ -56,7 +56,7 @@ def test_csv_with_units_header():
 @pytest.mark.parametrize("driver,cuda", [
     ("565.57.01", "12.7"),  # R565 reports 12.7 though no 12.7 toolkit exists (compat.md D1)
     ("531.30", "12.1"), ("551.78", "12.4"), ("470.199.02", "11.4"), ("535.104.05", "12.2"),
-    ("610.43.02", "13.3"), ("615.71.09", "13.4"), ("580.65.06", "13.0"), ("390.1", None),
+    ("610.43.02", "13.3"), ("615.71.09", "13.4"), ("580.65.06", "13.0"), ("390.77", "9.1"), ("367.48", None),
 ])
 def test_cuda_max_for_driver(driver, cuda):
     assert cuda_max_for_driver(driver) == cuda

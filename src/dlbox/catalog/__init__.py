@@ -157,6 +157,15 @@ class BuildDepRow(_Row):
     package: str
 
 
+class GpuPeakRow(_Row):
+    names: tuple[str, ...]  # exactly as nvidia-smi / torch print them
+    product: str
+    bf16: float  # dense tensor TFLOP/s (datasheet sparse figure halved)
+    fp16: float
+    tf32: float
+    status: str
+
+
 class Catalog(BaseModel):
     model_config = _FROZEN
     cuda_driver: tuple[CudaDriverRow, ...]
@@ -173,6 +182,7 @@ class Catalog(BaseModel):
     flavors: tuple[FlavorRow, ...]
     pytorch_tags: dict
     build_deps: tuple[BuildDepRow, ...]
+    gpu_peaks: tuple[GpuPeakRow, ...] = ()
 
     # -- lookups (pure, small) -------------------------------------------------------
     def cuda_row(self, cuda: str) -> CudaDriverRow | None:
@@ -191,6 +201,10 @@ class Catalog(BaseModel):
              if r.variant == variant and vkey(r.torch_min) <= k <= vkey(r.torch_max)),
             None,
         )
+
+    def peak_row(self, name: str) -> GpuPeakRow | None:
+        n = name.strip().lower()
+        return next((r for r in self.gpu_peaks if n in (x.lower() for x in r.names)), None)
 
     def tag_rows(self, cuda: str) -> tuple[CudaTagRow, ...]:
         return tuple(r for r in self.cuda_tags if r.cuda == cuda)
@@ -219,4 +233,5 @@ def load() -> Catalog:
         flavors=images["flavors"],
         pytorch_tags=images["pytorch_pytorch_tags"],
         build_deps=_read("cuda_build_deps.json")["rows"],
+        gpu_peaks=_read("gpu_peaks.json")["rows"],
     )

@@ -229,13 +229,22 @@ def verify(
     path: Path = PathArg,
     as_json: bool = typer.Option(False, "--json", help="a list of {id, status, detail}"),
     require_gpu: bool = typer.Option(False, "--require-gpu", help="a missing GPU is a failure, not a skip"),
+    perf: bool = typer.Option(False, "--perf", help="also measure: matmul TFLOP/s against the datasheet, "
+                              "host->device GB/s pinned vs pageable, NCCL all-reduce, DataLoader through /dev/shm"),
+    here: bool = typer.Option(False, "--here", help="run the probes with a Python on this machine, "
+                              "no container (a GPU host without Docker)"),
+    python: str = typer.Option("python3", "--python", help="the interpreter --here uses (it needs torch)"),
+    raw: Optional[Path] = typer.Option(None, "--raw", metavar="DIR", help="with --here: keep the raw observations in DIR"),
 ):
-    """Prove the environment works inside its container: GPU, torch, nvcc, shm, ulimits."""
+    """Prove the environment works inside its container: GPU, torch, nvcc, shm, ulimits (--perf: and how fast)."""
     from dlbox.report import exit_code, print_checks
 
-    p = _project(path, check_images=True)
-    image = _built(p, quiet=as_json)
-    checks = workflow.verify(p, image, require_gpu=require_gpu)
+    if here:
+        checks = workflow.verify_here(python, require_gpu=require_gpu, perf=perf, raw_dir=raw)
+    else:
+        p = _project(path, check_images=True)
+        image = _built(p, quiet=as_json)
+        checks = workflow.verify(p, image, require_gpu=require_gpu, perf=perf)
     if as_json:
         print(json.dumps([{k: v for k, v in c.to_dict().items() if k != "fix" or v} for c in checks], indent=2))
     else:

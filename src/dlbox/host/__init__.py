@@ -76,6 +76,7 @@ class Host:
     local_wheels: tuple[LocalWheel, ...] = ()
     home: str | None = None            # for ~ in mounts; None = this process's HOME
     server: str | None = None          # "user@host" when these facts are a remote server's
+    arch: str | None = None            # "x86_64" | "aarch64" (platform.machine, normalised)
 
     @property
     def can_give_gpu(self) -> bool:

@@ -1,17 +1,23 @@
 """Read what the host's NVIDIA driver says about itself, from `nvidia-smi` text.
 
 `parse_nvidia_smi` accepts every shape users really paste (fixtures in
-tests/fixtures/nvidia-smi/, origins in SOURCES.md):
+tests/fixtures/nvidia-smi/, origins in SOURCES.md), prompt lines and all:
 
-- the classic table header `NVIDIA-SMI 530.37  Driver Version: 531.30  CUDA Version: 12.1`
-  (the NVIDIA-SMI number can differ from the driver on Colab and WSL2: we use Driver Version);
-- the R610+ header `KMD Version: 610.43.02  CUDA UMD Version: 13.3`;
-- `CUDA Version: N/A` (cuda_max stays None; callers derive it from the driver branch);
-- `nvidia-smi -q` (`Driver Version : 460.32.03`, `Product Name : Tesla T4`);
-- `--query-gpu=name,driver_version,compute_cap,memory.total --format=csv`, with or
-  without header and units, in any column order when the header is there.
+- the classic table (R331..R595), the R610+ header `KMD Version … CUDA UMD Version`,
+  Windows `nvidia-smi.exe` tables whose first column is TCC/WDDM, Jetson's `Orin (nvgpu)` rows,
+  names cut to `NVIDIA GeForce ...`, and `CUDA Version: N/A` / `ERR!` / `Not Found`;
+- `nvidia-smi -q` / `-a` (`Driver Version : …`, `Product Name : …`, `Driver Model`);
+- `nvidia-smi -L` (`GPU 0: NAME (UUID: …)`, with MIG devices under their GPU);
+- `--query-gpu=… --format=csv` read by its header names, in any column order (a header-less
+  CSV is read as dlbox's own query, index,name,compute_cap,memory.total, when it starts with an
+  index, else as name,driver_version,compute_cap,memory.total);
+- failures and foreign tools, each recognised and named in `problem`: the NVML driver/library
+  version mismatch, "No devices were found", a driver that is not loaded, `rocm-smi` (AMD),
+  `tegrastats` (Jetson), and a `compute_cap` query the driver does not know (pre-R510).
 
-Nothing here runs nvidia-smi: probing is the caller's job, so decisions can be replayed.
+Compute capability comes from the driver (`--query-gpu=compute_cap`) when it was asked, else
+from the catalog's name table; `Gpu.cap_from` says which. Nothing here runs nvidia-smi:
+probing is the caller's job (host/observe.py), so every decision can be replayed.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from dataclasses import dataclass, replace
 from dlbox.catalog import load, vkey
 from dlbox.errors import DlboxError
 
+CAP_FROM_DRIVER = "nvidia-smi --query-gpu=compute_cap"
+
 
 @dataclass(frozen=True)
 class Gpu:
@@ -29,93 +37,217 @@ class Gpu:
     name: str
     compute_cap: str | None  # "8.6"
     memory_mib: int | None
+    cap_from: str = ""       # CAP_FROM_DRIVER | "name table [gpu_names.json PATTERN]" | "--compute-cap" | ""
+    mig: bool = False        # MIG mode on (its slices are listed by -L / the MIG table)
 
 
 @dataclass(frozen=True)
 class DriverFacts:
     driver_version: str | None  # the Driver Version / KMD field, not the NVIDIA-SMI number
-    cuda_max: str | None  # highest CUDA the driver allows; None when "N/A" or unknown
+    cuda_max: str | None        # the CUDA Version nvidia-smi reported; None when N/A, ERR! or absent
     gpus: tuple[Gpu, ...] = ()
     wsl: bool = False
-    source: str = ""  # "nvidia-smi", "file:PATH", "--driver"
+    source: str = ""            # "nvidia-smi", "file:PATH", "--driver"
+    problem: str | None = None  # nvml-mismatch | no-devices | no-driver | amd | tegrastats | no-compute-cap-field
+    problem_detail: str = ""
+    tegra: bool = False         # a Jetson (L4T) driver: not a desktop/data-center branch
+    arch: str | None = None     # "aarch64" when the text or the GPU says so
+    arch_from: str = ""
+    driver_model: str | None = None  # "WDDM" | "TCC" on Windows
+    smi_version: str | None = None   # the NVIDIA-SMI number (differs from the driver on WSL, Colab)
 
 
 _DRIVER = re.compile(r"(?:Driver|KMD) Version\s*:\s*([0-9][0-9.]*)")
-_CUDA = re.compile(r"CUDA(?: UMD)? Version\s*:\s*([0-9]+\.[0-9]+|N/A)")
-# "|   0  NVIDIA GeForce RTX 4090         On | 00000000:01:00.0  On |" — the bus id anchors it
-_ROW = re.compile(r"^\|\s+(\d+)\s+(.+?)\s+(?:On|Off)\s*\|\s*[0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:")
+_SMI = re.compile(r"NVIDIA-SMI\s+([0-9][0-9.]*)")
+_CUDA = re.compile(r"CUDA(?: UMD)? Version\s*:\s*([0-9]+\.[0-9]+|N/A|ERR!|Not Found)")
+# "|   0  NVIDIA GeForce RTX 4090   On | 00000000:01:00.0  On |"; Windows: "...  WDDM  |";
+# Jetson: "|   0  Orin (nvgpu)   N/A  | N/A   N/A |"; pastes cut right after the name column.
+_ROW = re.compile(r"^\|\s+(\d+)\s+(.+?)\s+(On|Off|WDDM|TCC|N/A)\s*\|"
+                  r"(?:\s*(?:[0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.\d|N/A)|\s*$)")
 _MEM = re.compile(r"(\d+)MiB\s*/\s*(\d+)MiB")
 _PRODUCT = re.compile(r"^\s*Product Name\s*:\s*(.+?)\s*$", re.M)
+_LIST = re.compile(r"^\s*GPU (\d+): (.+?) \(UUID: [^)]*\)\s*$")
+_MIG_LIST = re.compile(r"^\s+MIG \S+\s+Device\s+\d+:")
 _CAP = re.compile(r"^\d+\.\d+$")
+_FIELD = re.compile(r"^[a-z_]+(\.[a-z_]+)*$")
+_KNOWN_FIELDS = {"index", "name", "gpu_name", "driver_version", "compute_cap", "memory.total", "pci.bus_id",
+                 "uuid", "gpu_uuid", "compute_mode", "mig.mode.current", "memory.used", "memory.free"}
+_GRACE = re.compile(r"\b(GH200|GB200|GB300|GB10)\b", re.I)  # Grace superchips: the host CPU is arm64
+_TEGRA_NAME = re.compile(r"\(nvgpu\)|\bOrin\b|\bThor\b|\bXavier\b", re.I)
+
+PROBLEMS = {
+    "nvml-mismatch": ("the NVIDIA kernel module and its user-space libraries have different versions "
+                      "(usually an unattended driver upgrade without a reboot)",
+                      "reboot, or reload the module: sudo rmmod nvidia_uvm nvidia_drm nvidia_modeset nvidia "
+                      "&& sudo modprobe nvidia; then run nvidia-smi again"),
+    "no-devices": ("the driver is loaded but sees no GPU (GPU fallen off the bus, a passthrough VM without the "
+                   "device, or a GPU this driver does not support)",
+                   "check `lspci | grep -i nvidia` and `sudo dmesg | grep -i nvrm`; a brand-new GPU may need a newer "
+                   "(open) driver"),
+    "no-driver": ("nvidia-smi cannot talk to the NVIDIA driver (not installed or not loaded)",
+                  "install the driver (`dlbox setup nvidia` shows how) or load it with sudo modprobe nvidia"),
+    "amd": ("this is rocm-smi output: an AMD GPU. dlbox plans NVIDIA CUDA containers only for now",
+            "plan with --no-gpu, or use AMD's rocm/pytorch images directly"),
+    "tegrastats": ("this is tegrastats output from a Jetson: it names no driver or CUDA version",
+                   "run nvidia-smi on JetPack 6+ (or give --driver), and use NVIDIA's L4T containers "
+                   "(nvcr.io/nvidia/l4t-jetpack) for CUDA on Jetson"),
+    "no-compute-cap-field": ("this driver's nvidia-smi has no compute_cap query field (added in R510)",
+                             "compute capability falls back to the GPU-name table; give --compute-cap X.Y to be sure"),
+}
 
 
-def compute_cap_for_name(name: str) -> str | None:
-    """Compute capability for a product name from the catalog's name table, else None."""
+def compute_cap_for_name(name: str) -> tuple[str | None, str]:
+    """(compute capability, where from) for a product name, from the catalog's name table."""
     for row in sorted(load().gpu_names, key=lambda r: -len(r.match)):
-        # whole-word start, prefix allowed ("RTX 50" matches "RTX 5090", "H200" not "GH200")
-        if re.search(r"(?<![A-Za-z0-9])" + re.escape(row.match), name, re.I):
-            return row.compute_cap
-    return None
+        if re.search(r"(?<![A-Za-z0-9])(?:" + row.match + ")", name, re.I):
+            note = " (name cut short)" if name.rstrip().endswith("...") else ""
+            unverified = ", unverified" if row.status != "verified" else ""
+            return row.compute_cap, f"name table [gpu_names.json {row.match}{unverified}]{note}"
+    return None, ""
 
 
-def cuda_max_for_driver(driver: str) -> str | None:
-    """Highest CUDA a driver reports, from the catalog's branch map (565 → "12.7")."""
+def _branch_row(driver: str):
     try:
         major = int(driver.strip().split(".")[0])
     except ValueError:
         return None
     rows = [r for r in load().driver_branches if r.branch <= major]
-    return max(rows, key=lambda r: r.branch).cuda_max if rows else None
+    return max(rows, key=lambda r: r.branch) if rows else None
+
+
+def cuda_max_for_driver(driver: str) -> str | None:
+    """Highest CUDA a desktop/data-center driver allows, from the catalog's branch map (565 → "12.7")."""
+    row = _branch_row(driver)
+    return row.cuda_max if row else None
 
 
 def _int(text: str) -> int | None:
-    m = re.search(r"\d+", text)
+    m = re.search(r"\d+", text or "")
     return int(m.group()) if m else None
 
 
-def _parse_csv(lines: list[str]) -> DriverFacts:
-    cols = ["name", "driver_version", "compute_cap", "memory.total"]  # the documented query
-    first = [c.strip().lower() for c in lines[0].split(",")]
-    if any(c.split(" ")[0] in ("name", "driver_version", "compute_cap", "index") for c in first):
-        cols = [c.split(" [")[0].split(" ")[0] for c in first]  # "memory.total [MiB]"
-        lines = lines[1:]
-    gpus, driver = [], None
-    for i, line in enumerate(lines):
-        vals = dict(zip(cols, (v.strip() for v in line.split(","))))
-        driver = driver or vals.get("driver_version")
-        cap = vals.get("compute_cap")
-        name = vals.get("name", vals.get("gpu_name", ""))
-        gpus.append(Gpu(
-            index=_int(vals["index"]) if "index" in vals else i,
-            name=name,
-            compute_cap=cap if cap and _CAP.match(cap) else compute_cap_for_name(name),
-            memory_mib=_int(vals.get("memory.total", "")),
-        ))
-    return DriverFacts(driver_version=driver, cuda_max=None, gpus=tuple(gpus), source="nvidia-smi")
+def _gpu(index: int, name: str, cap: str | None = None, mem: int | None = None, mig: bool = False) -> Gpu:
+    if cap and _CAP.match(cap):
+        return Gpu(index, name, cap, mem, CAP_FROM_DRIVER, mig)
+    c, why = compute_cap_for_name(name)
+    return Gpu(index, name, c, mem, why, mig)
+
+
+def _csv_blocks(lines: list[str]) -> list[tuple[list[str], list[list[str]]]]:
+    """(header columns, rows) for every `--format=csv` block with a header in the text."""
+    blocks, i = [], 0
+    while i < len(lines):
+        cols = [c.strip().split(" [")[0] for c in lines[i].split(",")]
+        if cols and all(_FIELD.match(c) for c in cols) and set(cols) & _KNOWN_FIELDS:
+            rows, j = [], i + 1
+            while j < len(lines) and lines[j].count(",") == len(cols) - 1 and lines[j].strip() \
+                    and not lines[j].lstrip().startswith(("$", "#", "|", "+")):
+                rows.append([v.strip() for v in lines[j].split(",")])
+                j += 1
+            blocks.append((cols, rows))
+            i = j
+        else:
+            i += 1
+    return blocks
+
+
+def _headerless_csv(lines: list[str]) -> list[tuple[list[str], list[list[str]]]]:
+    rows = [[v.strip() for v in ln.split(",")] for ln in lines]
+    if not rows or len({len(r) for r in rows}) != 1 or len(rows[0]) < 2:
+        return []
+    if rows[0][0].isdigit():  # dlbox's own query before it asked for a header
+        cols = ["index", "name", "compute_cap", "memory.total"][:len(rows[0])]
+    else:
+        cols = ["name", "driver_version", "compute_cap", "memory.total"][:len(rows[0])]
+    return [(cols, rows)]
+
+
+def _problem(text: str) -> tuple[str | None, str]:
+    if "Driver/library version mismatch" in text:
+        m = re.search(r"NVML library version:\s*([0-9.]+)", text)
+        return "nvml-mismatch", f"NVML library version {m.group(1)}" if m else ""
+    if "No devices were found" in text:
+        return "no-devices", ""
+    if "couldn't communicate with the NVIDIA driver" in text or "NVIDIA-SMI has failed" in text:
+        return "no-driver", ""
+    if "ROCm System Management Interface" in text or re.search(r"^\s*GPU\s+Temp\s+AvgPwr\s+SCLK", text, re.M):
+        return "amd", ""
+    if "GR3D_FREQ" in text and re.search(r"RAM \d+/\d+MB", text):
+        return "tegrastats", ""
+    if re.search(r'Field "compute_cap" is not a valid field', text):
+        return "no-compute-cap-field", ""
+    return None, ""
 
 
 def parse_nvidia_smi(text: str) -> DriverFacts:
-    """Driver version, driver CUDA ceiling and GPUs from any nvidia-smi output shape."""
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-    if lines and "|" not in text and ":" not in text and all("," in ln for ln in lines):
-        return _parse_csv(lines)
+    """Driver version, reported CUDA, GPUs and any recognised failure, from any output shape."""
+    lines = [ln.rstrip() for ln in text.splitlines()]
+    nonblank = [ln for ln in lines if ln.strip()]
+    problem, detail = _problem(text)
     drv = _DRIVER.search(text)
     cuda = _CUDA.search(text)
+    smi = _SMI.search(text)
+    blocks = _csv_blocks(nonblank)
+    if not blocks and nonblank and "|" not in text and ":" not in text and all("," in ln for ln in nonblank):
+        blocks = _headerless_csv(nonblank)
+
     gpus: list[Gpu] = []
-    all_lines = text.splitlines()
-    for i, line in enumerate(all_lines):
+    model = None
+    for i, line in enumerate(lines):
         m = _ROW.match(line.strip())
         if not m:
             continue
-        mem = _MEM.search(all_lines[i + 1]) if i + 1 < len(all_lines) else None
-        name = m.group(2).strip()
-        gpus.append(Gpu(int(m.group(1)), name, compute_cap_for_name(name),
-                        int(mem.group(2)) if mem else None))
+        mem = _MEM.search(lines[i + 1]) if i + 1 < len(lines) else None
+        mig = bool(i + 2 < len(lines) and re.search(r"\|\s+Enabled\s*\|\s*$", lines[i + 2]))
+        if m.group(3) in ("WDDM", "TCC"):
+            model = m.group(3)
+        gpus.append(_gpu(int(m.group(1)), m.group(2).strip(), mem=int(mem.group(2)) if mem else None, mig=mig))
+    if not gpus:  # nvidia-smi -L
+        for line in lines:
+            m = _LIST.match(line)
+            if m:
+                gpus.append(_gpu(int(m.group(1)), m.group(2).strip()))
+            elif _MIG_LIST.match(line) and gpus:
+                gpus[-1] = replace(gpus[-1], mig=True)
     if not gpus:  # nvidia-smi -q
-        for i, name in enumerate(_PRODUCT.findall(text)):
-            gpus.append(Gpu(i, name, compute_cap_for_name(name), None))
-    cuda_max = cuda.group(1) if cuda and cuda.group(1) != "N/A" else None
-    return DriverFacts(drv.group(1) if drv else None, cuda_max, tuple(gpus), source="nvidia-smi")
+        gpus = [_gpu(i, name) for i, name in enumerate(_PRODUCT.findall(text))]
+    m = re.search(r"Driver Model\s*\n\s*Current\s*:\s*(WDDM|TCC)", text)
+    model = model or (m.group(1) if m else None)
+
+    csv_driver = None
+    for cols, rows in blocks:
+        for pos, vals in enumerate(rows):
+            row = dict(zip(cols, vals))
+            csv_driver = csv_driver or row.get("driver_version")
+            name = row.get("name") or row.get("gpu_name")
+            idx = _int(row["index"]) if row.get("index", "").isdigit() else pos
+            cap = row.get("compute_cap")
+            mem = _int(row.get("memory.total", ""))
+            at = next((k for k, g in enumerate(gpus) if g.index == idx), None)
+            if at is None and name:
+                gpus.append(_gpu(idx, name, cap, mem))
+            elif at is not None and cap and _CAP.match(cap):
+                gpus[at] = replace(gpus[at], compute_cap=cap, cap_from=CAP_FROM_DRIVER,
+                                   memory_mib=gpus[at].memory_mib or mem)
+            elif at is None and cap and _CAP.match(cap):
+                gpus.append(Gpu(idx, f"GPU {idx}", cap, mem, CAP_FROM_DRIVER))
+    gpus.sort(key=lambda g: g.index)
+
+    driver = drv.group(1) if drv else csv_driver
+    reported = cuda.group(1) if cuda and _CAP.match(cuda.group(1)) else None
+    tegra = problem == "tegrastats" or any(_TEGRA_NAME.search(g.name) for g in gpus) or "-tegra" in text
+    arch, arch_from = None, ""
+    if re.search(r"\baarch64\b|\barm64\b", text):
+        arch, arch_from = "aarch64", "the pasted text says aarch64/arm64"
+    elif tegra:
+        arch, arch_from = "aarch64", "Jetson (Tegra) boards are arm64"
+    elif any(_GRACE.search(g.name) for g in gpus):
+        arch, arch_from = "aarch64", "Grace superchips (GH200/GB200/GB10) have an arm64 host CPU"
+    return DriverFacts(
+        driver_version=driver, cuda_max=reported, gpus=tuple(gpus), source="nvidia-smi",
+        problem=problem, problem_detail=detail, tegra=tegra, arch=arch, arch_from=arch_from,
+        driver_model=model, smi_version=smi.group(1) if smi else None,
+    )
 
 
 def facts_from_options(
@@ -136,7 +268,9 @@ def facts_from_options(
         if not re.fullmatch(r"\d+(\.\d+)*", driver.strip()):
             raise DlboxError(f"--driver {driver!r} is not a driver version",
                              fix="give the Driver Version nvidia-smi prints, e.g. --driver 535.104.05")
-        facts = replace(facts, driver_version=driver.strip(), cuda_max=cuda_max_for_driver(driver),
+        cuda = facts.cuda_max if facts.tegra else cuda_max_for_driver(driver)
+        facts = replace(facts, driver_version=driver.strip(), cuda_max=cuda,
+                        problem=None if facts.problem in ("nvml-mismatch", "no-driver") else facts.problem,
                         source="--driver" if not nvidia_smi_text else facts.source + "+--driver")
     if compute_caps:
         for cap in compute_caps:
@@ -146,9 +280,9 @@ def facts_from_options(
         gpus = list(facts.gpus)
         for i, cap in enumerate(c.strip() for c in compute_caps):
             if i < len(gpus):
-                gpus[i] = replace(gpus[i], compute_cap=cap)
+                gpus[i] = replace(gpus[i], compute_cap=cap, cap_from="--compute-cap")
             else:
-                gpus.append(Gpu(i, f"GPU {i} (--compute-cap {cap})", cap, None))
+                gpus.append(Gpu(i, f"GPU {i} (--compute-cap {cap})", cap, None, "--compute-cap"))
         facts = replace(facts, gpus=tuple(gpus))
     return replace(facts, wsl=wsl or facts.wsl)
 
@@ -156,18 +290,64 @@ def facts_from_options(
 def effective_cuda_max(facts: DriverFacts) -> tuple[str | None, str | None]:
     """The CUDA ceiling to plan with, and a note when it differs from what was reported.
 
-    nvidia-smi run inside an nvidia/cuda container with the cuda-compat package reports the
-    container's CUDA, not the driver's (470.199.02 "reports" 11.7 and 11.8); forward
-    compatibility only works on data-center GPUs, so plan with the branch value
-    (https://docs.nvidia.com/deploy/cuda-compatibility/, "Forward Compatibility").
+    A desktop/data-center driver's ceiling is its branch's (driver_branches.json). nvidia-smi
+    run where forward-compatibility libraries are loaded (cuda-compat, typically inside an
+    nvidia/cuda container: 470.199.02 "reports" 11.7) shows the container's CUDA, which the
+    driver itself does not support (https://docs.nvidia.com/deploy/cuda-compatibility/, "Forward
+    Compatibility"), so the branch value wins. That
+    correction applies only to branches the catalog knows as verified: a Jetson (L4T) driver
+    has no desktop branch, and a driver newer than the catalog or on an unverified branch row
+    is taken at its word.
     """
-    branch = cuda_max_for_driver(facts.driver_version) if facts.driver_version else None
-    if facts.cuda_max is None:
-        return branch, None
-    if branch and vkey(facts.cuda_max) > vkey(branch):
-        return branch, (f"nvidia-smi reported CUDA {facts.cuda_max} but driver "
-                        f"{facts.driver_version} belongs to the branch that tops at CUDA {branch} "
-                        "(catalog driver_branches); the higher number comes from forward-"
-                        "compatibility libraries inside a container, which only data-center GPUs "
-                        f"can use — planning with {branch}")
-    return facts.cuda_max, None
+    reported = facts.cuda_max
+    if not facts.driver_version or facts.tegra:
+        return reported, None
+    row = _branch_row(facts.driver_version)
+    newest = max(r.branch for r in load().driver_branches)
+    major = _int(facts.driver_version) or 0
+    if row is None or (reported and (major > newest or row.status != "verified")):
+        return reported or (row.cuda_max if row else None), None
+    if reported is None:
+        return row.cuda_max, None
+    if vkey(reported) > vkey(row.cuda_max):
+        return row.cuda_max, (f"nvidia-smi reported CUDA {reported} but driver {facts.driver_version} is on R{row.branch}, "
+                              f"which supports up to CUDA {row.cuda_max} [driver_branches.json {row.branch}]; a higher "
+                              "number comes from forward-compatibility libraries (cuda-compat) loaded where nvidia-smi "
+                              f"ran, usually inside a container — planning with {row.cuda_max}")
+    return reported, None
+
+
+def host_json(facts: DriverFacts | None) -> dict | None:
+    """What was observed or given about the driver, for `plan --json` (every field checkable)."""
+    if facts is None:
+        return None
+    cuda, note = effective_cuda_max(facts)
+    row = _branch_row(facts.driver_version) if facts.driver_version and not facts.tegra else None
+    if facts.tegra:
+        why = "Jetson (L4T) driver: the CUDA its nvidia-smi reports (no desktop branch applies)"
+    elif note:
+        why = note
+    elif row and facts.cuda_max:
+        why = f"reported by nvidia-smi; R{row.branch} supports up to CUDA {row.cuda_max} [driver_branches.json {row.branch}]"
+    elif row:
+        why = f"not reported; R{row.branch} supports up to CUDA {row.cuda_max} [driver_branches.json {row.branch}]"
+    elif facts.cuda_max:
+        why = "reported by nvidia-smi (driver branch not in the catalog)"
+    else:
+        why = "unknown"
+    problem = None
+    if facts.problem:
+        cause, fix = PROBLEMS[facts.problem]
+        problem = {"id": facts.problem, "cause": cause + (f" ({facts.problem_detail})" if facts.problem_detail else ""),
+                   "fix": fix}
+    return {
+        "source": facts.source,
+        "driver": {"version": facts.driver_version, "nvidia_smi_version": facts.smi_version,
+                   "cuda_reported": facts.cuda_max, "cuda_allowed": cuda, "cuda_allowed_why": why,
+                   "tegra": facts.tegra, "driver_model": facts.driver_model},
+        "gpus": [{"index": g.index, "name": g.name, "compute_cap": g.compute_cap, "compute_cap_from": g.cap_from,
+                  "memory_mib": g.memory_mib, "mig": g.mig} for g in facts.gpus],
+        "arch": facts.arch, "arch_from": facts.arch_from,
+        "wsl": facts.wsl,
+        "problem": problem,
+    }

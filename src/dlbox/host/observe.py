@@ -44,7 +44,12 @@ def cdi_has_gpu(dirs: tuple[str, ...] = CDI_DIRS) -> bool:
 
 
 def observe_driver(timeout: float = 10.0):
-    """DriverFacts from nvidia-smi, or None when there is no working nvidia-smi."""
+    """DriverFacts from nvidia-smi; None when there is no nvidia-smi at all.
+
+    A failing nvidia-smi (NVML mismatch, no devices, driver not loaded) still gives facts, with
+    `problem` naming what went wrong. Compute capability is asked of the driver with a CSV
+    query read by its header (`compute_cap` exists from R510; older drivers fall back to names).
+    """
     exe = shutil.which("nvidia-smi") or ("/usr/lib/wsl/lib/nvidia-smi" if os.path.exists("/usr/lib/wsl/lib/nvidia-smi") else None)
     if not exe:
         return None
@@ -54,20 +59,18 @@ def observe_driver(timeout: float = 10.0):
         table = subprocess.run([exe], capture_output=True, timeout=timeout, text=True)
     except (OSError, subprocess.TimeoutExpired):
         return None
+    facts = parse_nvidia_smi(table.stdout + table.stderr)
     if table.returncode != 0:
-        return None
-    facts = parse_nvidia_smi(table.stdout)
-    try:
-        csv = subprocess.run(
-            [exe, "--query-gpu=index,name,compute_cap,memory.total", "--format=csv,noheader,nounits"],
-            capture_output=True, timeout=timeout, text=True,
-        )
+        return replace(facts, wsl=is_wsl(), source="nvidia-smi")
+    for fields in ("index,name,compute_cap,memory.total", "index,name,memory.total"):
+        try:
+            csv = subprocess.run([exe, f"--query-gpu={fields}", "--format=csv,nounits"],
+                                 capture_output=True, timeout=timeout, text=True)
+        except (OSError, subprocess.TimeoutExpired):
+            break
         if csv.returncode == 0 and csv.stdout.strip():
-            gpus = parse_nvidia_smi(csv.stdout).gpus
-            if gpus:
-                facts = replace(facts, gpus=gpus)
-    except (OSError, subprocess.TimeoutExpired):
-        pass
+            facts = parse_nvidia_smi(table.stdout + "\n" + csv.stdout)  # CSV caps merge onto the table's GPUs
+            break
     return replace(facts, wsl=is_wsl(), source="nvidia-smi")
 
 
@@ -91,4 +94,12 @@ def observe(*, docker=None, find_links: tuple[str, ...] | None = None) -> Host:
         gid=os.getgid(),
         wsl=is_wsl(),
         local_wheels=scan_local_wheels(list(links)),
+        arch=machine_arch(),
     )
+
+
+def machine_arch() -> str:
+    import platform
+
+    m = platform.machine().lower()
+    return {"arm64": "aarch64", "amd64": "x86_64"}.get(m, m)

@@ -166,6 +166,7 @@ class Plan:
     run: RunPlan
     reasons: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    host: dict | None = None  # what was observed or given (plan --json "host")
 
     @property
     def gpu(self) -> bool:
@@ -196,6 +197,7 @@ class Plan:
             "warnings": list(self.warnings),
             "build": build,
             "run": run,
+            "host": self.host,
         }
 
 
@@ -258,7 +260,25 @@ def resolve(
         run=run,
         reasons=tuple(reasons),
         warnings=tuple(dict.fromkeys(warnings)),
+        host=host_facts(host),
     )
+
+
+def host_facts(host: Host) -> dict:
+    """The `host` object of `plan --json`: driver, the CUDA it allows and why, each GPU's compute
+    capability and where it came from, architecture, WSL, engine runtimes."""
+    from dlbox.host.nvidia_smi import host_json
+
+    d = host_json(host.driver) or {"source": None, "driver": None, "gpus": [], "arch": None, "arch_from": "",
+                                    "wsl": False, "problem": None}
+    if not d.get("arch") and host.arch:
+        d["arch"], d["arch_from"] = host.arch, "this machine (platform.machine)"
+    d["wsl"] = bool(d.get("wsl") or host.wsl)
+    d["engine"] = None if host.engine is None else {"runtimes": list(host.engine.runtimes),
+                                                     "default_runtime": host.engine.default_runtime}
+    d["cdi_gpu"] = host.cdi_gpu
+    d["server"] = host.server
+    return d
 
 
 def _proxy(spec: Spec, host: Host) -> Proxy:

@@ -149,7 +149,7 @@ def labels(plan: Plan, spec_dict: dict) -> list[tuple[str, str]]:
     net = spec_public.get("net", {})
     if net.get("proxy") not in (None, "auto", "none"):
         net["proxy"] = mask_url(net["proxy"])
-    summary = {k: v for k, v in plan.to_dict().items() if k not in ("build", "run", "reasons", "warnings")}
+    summary = {k: v for k, v in plan.to_dict().items() if k not in ("build", "run", "reasons", "warnings", "host")}
     return [
         ("org.dlbox.version", json.dumps(__version__)),
         ("org.dlbox.project", json.dumps(plan.project)),
