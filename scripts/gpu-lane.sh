@@ -20,9 +20,10 @@ ROOT=$PWD
 PY=${PYTHON:-python3}
 WHEELS=${GPU_LANE_WHEELS:-$ROOT/.gpu-lane/wheels}
 # what a CUDA-torch python3 usually lacks of dlbox's needs (versions from constraints.txt)
-NEEDS=(pydantic pydantic_core annotated-types typing-inspection platformdirs typing_extensions)
+NEEDS=(pydantic pydantic_core annotated-types typing-inspection platformdirs typing_extensions
+       ruamel.yaml pip-requirements-parser pyparsing dependency-groups uv)
 
-pin() { grep -i "^$(echo "$1" | sed 's/[-_]/[-_]/g')==" constraints.txt | head -1; }
+pin() { grep -i "^$(echo "$1" | sed 's/[-_.]/[-_.]/g')==" constraints.txt | head -1; }
 
 if [ "${1:-}" = "--fetch-wheels" ]; then
   mkdir -p "$WHEELS"
@@ -60,8 +61,15 @@ if ls "$WHEELS"/*.whl >/dev/null 2>&1; then
   missing=$("$PY" - <<'EOF'
 import importlib.util as u
 mods = {"pydantic": "pydantic", "pydantic_core": "pydantic_core", "annotated_types": "annotated_types",
-        "typing_inspection": "typing_inspection", "platformdirs": "platformdirs"}
-print(" ".join(k for k, m in mods.items() if u.find_spec(m) is None))
+        "typing_inspection": "typing_inspection", "platformdirs": "platformdirs", "ruamel.yaml": "ruamel.yaml",
+        "pip_requirements_parser": "pip_requirements_parser", "pyparsing": "pyparsing",
+        "dependency_groups": "dependency_groups", "uv": "uv"}
+def has(m):
+    try:
+        return u.find_spec(m) is not None
+    except ModuleNotFoundError:
+        return False
+print(" ".join(k for k, m in mods.items() if not has(m)))
 EOF
 )
   if [ -n "$missing" ]; then
@@ -71,7 +79,7 @@ EOF
   fi
 fi
 export PYTHONPATH=$SITE:$ROOT/src${PYTHONPATH:+:$PYTHONPATH}
-DLBOX=("$PY" -m dlbox)
+DLBOX=("$PY" -c "from dlbox.cli import main; main()")
 "${DLBOX[@]}" --help > /dev/null 2>> "$LOG" || { say "dlbox does not start from the source tree (see lane.log)"; exit 1; }
 
 # -- recordings: what the driver says, verbatim -------------------------------------------------

@@ -33,6 +33,13 @@ def check_driver(facts: Facts) -> Check:
                if facts.wsl else "install the NVIDIA driver (e.g. `sudo ubuntu-drivers install`), then reboot")
         return Check("nvidia.driver", "skip", "no nvidia-smi: no NVIDIA GPU driver (CPU containers still work)", fix)
     if not out.ok:
+        from dlbox.host.nvidia_smi import PROBLEMS
+
+        seen = parse_nvidia_smi((out.stdout or "") + "\n" + (out.stderr or ""))
+        if seen.problem in PROBLEMS:
+            cause, fix = PROBLEMS[seen.problem]
+            return Check("nvidia.driver", "fail", f"nvidia-smi failed: {cause}"
+                         + (f" ({seen.problem_detail})" if seen.problem_detail else ""), fix)
         last = (out.stderr or out.stdout).strip().splitlines()
         return Check("nvidia.driver", "fail", f"nvidia-smi failed: {last[-1] if last else out.returncode}",
                      "reboot after a driver install, or reinstall the driver (`sudo ubuntu-drivers install`)")
