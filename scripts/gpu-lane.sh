@@ -21,7 +21,7 @@ PY=${PYTHON:-python3}
 WHEELS=${GPU_LANE_WHEELS:-$ROOT/.gpu-lane/wheels}
 # what a CUDA-torch python3 usually lacks of dlbox's needs (versions from constraints.txt)
 NEEDS=(pydantic pydantic_core annotated-types typing-inspection platformdirs typing_extensions
-       ruamel.yaml pip-requirements-parser pyparsing dependency-groups uv)
+       ruamel.yaml pip-requirements-parser pyparsing dependency-groups uv pathspec)
 
 pin() { grep -i "^$(echo "$1" | sed 's/[-_.]/[-_.]/g')==" constraints.txt | head -1; }
 
@@ -63,7 +63,7 @@ import importlib.util as u
 mods = {"pydantic": "pydantic", "pydantic_core": "pydantic_core", "annotated_types": "annotated_types",
         "typing_inspection": "typing_inspection", "platformdirs": "platformdirs", "ruamel.yaml": "ruamel.yaml",
         "pip_requirements_parser": "pip_requirements_parser", "pyparsing": "pyparsing",
-        "dependency_groups": "dependency_groups", "uv": "uv"}
+        "dependency_groups": "dependency_groups", "uv": "uv", "pathspec": "pathspec"}
 def has(m):
     try:
         return u.find_spec(m) is not None
