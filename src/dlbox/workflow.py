@@ -33,7 +33,8 @@ from dlbox.errors import HostError
 from dlbox.host import Host
 from dlbox.host import remote as host_remote
 from dlbox.host.observe import observe
-from dlbox.plan import Plan, find_links_dirs, resolve
+from dlbox.host.sysroot import SysRoot
+from dlbox.plan import Overrides, Plan, find_links_dirs, resolve
 from dlbox.plan.layout import container_name
 from dlbox.spec import Spec, load_spec
 
@@ -61,14 +62,15 @@ class Project:
         return self.spec.file.name if self.spec.file else "dlbox.toml"
 
 
-def observe_for(spec: Spec, docker: Docker | None) -> Host:
-    """This host, with local wheels scanned in exactly the find_links directories the build
-    will mount ("none" → none), so the plan never picks a wheel the build cannot see."""
+def observe_for(spec: Spec, docker: Docker | None, root: SysRoot | None = None) -> Host:
+    """This host (or the saved one under ROOT), with local wheels scanned in exactly the
+    find_links directories the build will mount ("none" → none), so the plan never picks a
+    wheel the build cannot see. With `docker`, its engine's `docker info` counts."""
     dirs = None if spec.env.find_links == "auto" else find_links_dirs(spec, Host())
-    return observe(docker=docker, find_links=dirs)
+    return observe(root, engine_info=docker.info() if docker is not None else None, find_links=dirs)
 
 
-def load_project(path: str | Path = ".", *, docker: Docker | None = None, overrides: dict | None = None,
+def load_project(path: str | Path = ".", *, docker: Docker | None = None, overrides: Overrides = Overrides(),
                  host: Host | None = None, check_images: bool = False, say: Say = _stderr) -> Project:
     """Spec → Host → Plan. With `docker`, engine facts count; with `check_images` too, whether
     the preferred base image can be had (local or pulled now) decides between it and the fallback."""
@@ -86,7 +88,21 @@ def observe_server(target: str) -> tuple[Host, Docker]:
     return host_remote.observe_server(target, docker.info()), docker
 
 
-def load_server_project(path: str | Path, target: str, *, overrides: dict | None = None) -> Project:
+def plan_host(spec: Spec, *, server: str | None = None, root: Path | None = None,
+              engine: bool = False) -> Host:
+    """The host `dlbox plan` plans for: a server over SSH, a saved root (replayed like
+    `doctor --root DIR`), or this machine (with its engine's facts when `engine`)."""
+    if server:
+        return observe_server(server)[0]
+    if root is not None:
+        if not root.is_dir():
+            raise HostError(f"--root {root} is not a directory",
+                            fix="give the directory that holds the host's etc/, proc/ and .dlbox/commands/")
+        return observe_for(spec, None, SysRoot(root))
+    return observe_for(spec, Docker() if engine else None)
+
+
+def load_server_project(path: str | Path, target: str, *, overrides: Overrides = Overrides()) -> Project:
     """Plan the project for a server: its driver, its limits, its user; code baked in the image."""
     spec = load_spec(path)
     host, docker = observe_server(target)

@@ -194,13 +194,15 @@ def test_deploy_unknown_image(env):
 
 def test_remote_facts(monkeypatch):
     from dlbox.engine.remote import remote_docker
-    from dlbox.host.remote import remote_driver_facts, remote_limits
+    from dlbox.host.remote import observe_server
 
     monkeypatch.setenv("DLBOX_SSH_CONFIG", os.environ["DLBOX_TEST_SSH_CONFIG"])
-    assert remote_docker(REMOTE).info()["DockerRootDir"].startswith(os.environ["DLBOX_WORLD"])
-    assert remote_driver_facts(REMOTE) is None  # no NVIDIA driver in the test world
-    limits = remote_limits(REMOTE)
-    assert limits.memlock_hard is None or limits.memlock_hard > 0
+    info = remote_docker(REMOTE).info()
+    assert info["DockerRootDir"].startswith(os.environ["DLBOX_WORLD"])
+    host = observe_server(REMOTE, info)
+    assert host.driver is None  # no NVIDIA driver in the test world
+    assert host.limits.memlock_hard is None or host.limits.memlock_hard > 0
+    assert host.server == REMOTE and host.home and host.engine.docker_root == info["DockerRootDir"]
 
 
 def test_snapshot_labels_origin(images):

@@ -12,7 +12,6 @@ import pytest
 
 from dlbox import ssh
 from dlbox.errors import DlboxError, HostError
-from dlbox.host.remote import parse_limits
 from dlbox.ship.archive import ZSTD_MAGIC, ArchiveError, compress_argv, verify
 from dlbox.ship.deploy import manifest_tar, parse_probe, probe_script, send_script, staging_dir, tags_for
 from dlbox.ship.layers import ImageFacts, chain_ids, present_prefix
@@ -141,13 +140,6 @@ def test_registry_notes_mirrors_and_loopback():
     info = {"RegistryConfig": {"Mirrors": ["https://mirror.example/"], "IndexConfigs": {}}}
     notes = registry_notes(info, "127.0.0.1:5000/x")
     assert any("mirror.example" in n for n in notes) and any("plain HTTP" in n for n in notes)
-
-
-def test_parse_limits():
-    assert parse_limits("8192\nunlimited\n").memlock_hard == 8192 * 1024
-    assert parse_limits("unlimited\n8192\n").stack_hard == 8192 * 1024
-    with pytest.raises(ValueError):
-        parse_limits("")
 
 
 def test_snapshot_argv_and_labels():

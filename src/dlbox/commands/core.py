@@ -13,11 +13,29 @@ from rich.table import Table
 
 from dlbox import workflow
 from dlbox.engine.docker import Docker
+from dlbox.host.nvidia_smi import compute_capability, driver_version
+from dlbox.plan import FLAVORS
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
 PathArg = typer.Argument(Path("."), help="project directory", show_default=False)
+
+
+def _param(check, value):
+    """A click parameter checked by CHECK (ValueError → a usage error naming the option)."""
+    if value is None:
+        return None
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _flavor(value: str) -> str:
+    if value not in FLAVORS:
+        raise ValueError(f"{value!r} is not one of {', '.join(FLAVORS)}")
+    return value
 
 
 def _say(msg: str) -> None:
@@ -29,8 +47,8 @@ def _warn(plan) -> None:
         err.print(f"[yellow]warning:[/yellow] {escape(w)}")
 
 
-def _project(path: Path, *, check_images: bool = False, overrides: dict | None = None) -> workflow.Project:
-    return workflow.load_project(path, docker=Docker(), check_images=check_images, overrides=overrides, say=_say)
+def _project(path: Path, *, check_images: bool = False) -> workflow.Project:
+    return workflow.load_project(path, docker=Docker(), check_images=check_images, say=_say)
 
 
 def _built(p: workflow.Project, *, force: bool = False, quiet: bool = False) -> str:
@@ -182,39 +200,30 @@ def plan(
     path: Path = PathArg,
     as_json: bool = typer.Option(False, "--json", help="one JSON object"),
     nvidia_smi: Optional[Path] = typer.Option(None, "--nvidia-smi", help="read a saved nvidia-smi output"),
-    driver: Optional[str] = typer.Option(None, "--driver", help="plan for this driver version"),
-    compute_cap: Optional[list[str]] = typer.Option(None, "--compute-cap", help="a GPU's compute capability (repeat)"),
+    driver: Optional[str] = typer.Option(None, "--driver", help="plan for this driver version",
+                                         callback=lambda v: _param(driver_version, v)),
+    compute_cap: Optional[list[str]] = typer.Option(None, "--compute-cap", help="a GPU's compute capability (repeat)",
+                                                    callback=lambda v: v and [_param(compute_capability, c) for c in v]),
     torch: Optional[str] = typer.Option(None, "--torch"),
     cuda: Optional[str] = typer.Option(None, "--cuda"),
-    flavor: Optional[str] = typer.Option(None, "--flavor"),
+    flavor: Optional[str] = typer.Option(None, "--flavor", help="runtime | devel (adds nvcc)",
+                                         callback=lambda v: _param(_flavor, v)),
     no_gpu: bool = typer.Option(False, "--no-gpu"),
     host_check: bool = typer.Option(False, "--engine", help="also ask the Docker engine (runtime, images)"),
     server: Optional[str] = typer.Option(None, "--host", help="user@host[:port]: on that server over SSH (after `dlbox deploy`)"),
+    root: Optional[Path] = typer.Option(None, "--root", metavar="DIR",
+                                        help="plan for the host saved under DIR (as `doctor --root DIR` reads it)"),
 ):
     """Show the decision (base image, CUDA, torch, run flags) and the reason for each part."""
-    from dataclasses import replace
-
+    from dlbox.host.what_if import what_if
+    from dlbox.plan import Overrides, resolve
     from dlbox.spec import load_spec
 
     spec = load_spec(path, required=False)
-    if server:
-        host = workflow.observe_server(server)[0]
-    else:
-        host = workflow.observe_for(spec, Docker() if host_check else None)
-    if nvidia_smi or driver or compute_cap:
-        from dlbox.host.nvidia_smi import facts_from_options
-
-        text = nvidia_smi.read_text() if nvidia_smi else None
-        host = replace(host, driver=facts_from_options(nvidia_smi_text=text, driver=driver, compute_caps=compute_cap))
-        if host.engine is None:
-            # what-if for another machine: assume its engine can hand out the GPU
-            from dlbox.host import EngineFacts
-
-            host = replace(host, engine=EngineFacts(runtimes=("nvidia", "runc")))
-    overrides = {"torch": torch, "cuda": cuda, "flavor": flavor, "no_gpu": no_gpu}
-    from dlbox.plan import resolve
-
-    result = resolve(spec, host, overrides=overrides)
+    host = workflow.plan_host(spec, server=server, root=root, engine=host_check)
+    host = what_if(host, nvidia_smi_text=nvidia_smi.read_text() if nvidia_smi else None, driver=driver,
+                   compute_caps=compute_cap)
+    result = resolve(spec, host, overrides=Overrides(torch=torch, cuda=cuda, flavor=flavor, no_gpu=no_gpu))
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
         return

@@ -50,14 +50,9 @@ def check_driver(facts: Facts) -> Check:
 def check_gpus(facts: Facts) -> Check:
     if not facts.smi.ok:
         return Check("nvidia.gpus", "skip", "no working nvidia-smi")
-    q = facts.sys.command("nvidia-smi-query")
-    rows = [ln.strip() for ln in q.stdout.splitlines() if ln.strip()] if q.ok else []
-    gpus = []
-    for row in rows:
-        name, _, cc = row.rpartition(",")
-        gpus.append(f"{name.strip()} (sm {cc.strip()})" if name else row)
-    if not gpus:  # old drivers lack compute_cap in --query-gpu; list names from the table
-        gpus = re.findall(r"^\|\s+\d+\s+(.+?)\s{2,}", facts.smi.stdout, re.MULTILINE)
+    # old drivers lack compute_cap in --query-gpu: then the names come from the table
+    gpus = [f"{g.name} (sm {g.compute_cap})" if g.compute_cap else g.name for g in facts.driver.gpus] \
+        if facts.driver else []
     if not gpus:
         return Check("nvidia.gpus", "warn", "nvidia-smi lists no GPU", "check `nvidia-smi -L`")
     return Check("nvidia.gpus", "ok", f"{len(gpus)} GPU(s): " + "; ".join(gpus))

@@ -1,6 +1,7 @@
 """Host: what was observed about this machine, as plain immutable data.
 
-`observe()` probes live; every field can also be given directly (tests, `plan --driver …`),
+`host.observe.observe(SysRoot…)` builds it from the one set of probes (this machine, a saved
+root, or a server over SSH); every field can also be given directly (tests, `plan --driver …`),
 so every decision downstream can be replayed on a machine without a GPU.
 """
 

@@ -1,5 +1,7 @@
-"""What the checks look at, observed once per `doctor` run through a `SysRoot`.
+"""What a host says about itself, read once through a `SysRoot`: the one set of probes.
 
+`doctor` checks these facts and `host.observe` turns them into the planner's `Host`, so a
+live machine, a saved root (`--root DIR`) and a server over SSH are observed the same way.
 Each fact is computed lazily and cached, so `docker info` and `nvidia-smi` run at most once.
 """
 
@@ -7,13 +9,17 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from functools import cached_property
 
+from dlbox.host import Limits
 from dlbox.host.config_files import MalformedConfig, parse_json_object
+from dlbox.host.nvidia_smi import DriverFacts, parse_nvidia_smi
 from dlbox.host.sysroot import Output, SysRoot
 
 DAEMON_JSON = "/etc/docker/daemon.json"
 CDI_DIRS = ("/etc/cdi", "/var/run/cdi")
+WSL_SMI = "/usr/lib/wsl/lib/nvidia-smi"
 
 
 class Facts:
@@ -70,9 +76,49 @@ class Facts:
     @cached_property
     def smi(self) -> Output:
         out = self.sys.command("nvidia-smi")
-        if out.returncode == 127 and self.wsl and self.sys.exists("/usr/lib/wsl/lib/nvidia-smi"):
+        if out.returncode == 127 and self.wsl and self.sys.exists(WSL_SMI):
             out = Output(126, "", "nvidia-smi is in /usr/lib/wsl/lib but not on PATH")
         return out
+
+    @cached_property
+    def driver(self) -> DriverFacts | None:
+        """The driver, its CUDA ceiling and the GPUs; None when there is no nvidia-smi at all (or it
+        does not answer). A failing nvidia-smi still gives facts, `problem` naming what went wrong.
+        Under WSL2 an nvidia-smi only in /usr/lib/wsl/lib still counts (doctor warns about PATH).
+        Compute capability is asked of the driver with a CSV query read by its header (`compute_cap`
+        exists from R510; older drivers fall back to the names)."""
+        table = self.smi
+        if table.returncode == 126 and self.wsl:
+            table = self.sys.command("nvidia-smi-wsl")
+        if table.returncode in (124, 126, 127):
+            return None
+        facts = parse_nvidia_smi(table.stdout + table.stderr)
+        if table.ok:
+            for query in ("nvidia-smi-query", "nvidia-smi-query-old"):
+                csv = self.sys.command(query)
+                if csv.ok and csv.stdout.strip():
+                    facts = parse_nvidia_smi(table.stdout + "\n" + csv.stdout)  # CSV caps merge onto the table's GPUs
+                    break
+        return replace(facts, wsl=self.wsl is not None, source="nvidia-smi")
+
+    @cached_property
+    def arch(self) -> str | None:
+        """"x86_64" | "aarch64" (uname -m, normalised); None when unknown."""
+        if self.sys.live:
+            import platform
+
+            m = platform.machine().lower()
+        else:
+            m = self.sys.saved("uname-m").stdout.strip().lower()
+        return {"arm64": "aarch64", "amd64": "x86_64"}.get(m, m) or None
+
+    @cached_property
+    def limits(self) -> Limits:
+        def to_bytes(kib: int | None) -> int | None:
+            return None if kib is None else kib * 1024
+
+        return Limits(memlock_hard=to_bytes(self.sys.memlock_hard_kib()),
+                      stack_hard=to_bytes(self.sys.stack_hard_kib()))
 
     @cached_property
     def nvidia_runtime(self) -> bool:
@@ -84,6 +130,11 @@ class Facts:
         for d in CDI_DIRS:
             specs += [p for pat in ("*.yaml", "*.yml", "*.json") for p in self.sys.glob(d, pat)]
         return specs
+
+    @cached_property
+    def cdi_gpu(self) -> bool:
+        """A CDI spec names nvidia.com/gpu (what `--device nvidia.com/gpu=all` needs)."""
+        return any("nvidia.com/gpu" in (self.sys.read_text(p) or "") for p in self.cdi_specs)
 
     @cached_property
     def systemd(self) -> bool:

@@ -3,6 +3,9 @@ and the CA bundle, index and find-links that pip is configured with (env, then p
 
 So a machine behind a TLS-intercepting proxy, or with pip pointed at a mirror or a local
 wheel directory, gets the same inside the image with no dlbox configuration.
+
+`root` is where the host's files are (a saved or mounted root replays another machine);
+the paths reported are the host's own.
 """
 
 from __future__ import annotations
@@ -13,6 +16,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from dlbox.host import NetFacts
+
+LIVE = Path("/")
+
+
+def _at(root: Path, p: str | os.PathLike) -> Path:
+    return root / str(p).lstrip("/")
 
 
 def pip_config_files(env: dict[str, str]) -> list[Path]:
@@ -26,13 +35,13 @@ def pip_config_files(env: dict[str, str]) -> list[Path]:
     return files
 
 
-def pip_settings(env: dict[str, str]) -> dict[str, str]:
+def pip_settings(env: dict[str, str], root: Path = LIVE) -> dict[str, str]:
     """Merged [global]/[install] settings of pip.conf files, overridden by PIP_* variables."""
     merged: dict[str, str] = {}
     for f in pip_config_files(env):
         cp = configparser.ConfigParser(interpolation=None)
         try:
-            cp.read(f)
+            cp.read(_at(root, f))
         except (configparser.Error, OSError):
             continue
         for section in ("global", "install"):
@@ -45,13 +54,13 @@ def pip_settings(env: dict[str, str]) -> dict[str, str]:
     return merged
 
 
-def _local_dir(link: str) -> str | None:
+def _local_dir(link: str, root: Path = LIVE) -> str | None:
     if link.startswith("file://"):
         link = urlsplit(link).path
     if "://" in link:
         return None
     p = Path(link).expanduser()
-    return str(p) if p.is_dir() else None
+    return str(p) if _at(root, p).is_dir() else None
 
 
 def _proxy(env: dict[str, str], name: str) -> str | None:
@@ -93,9 +102,9 @@ def listens_on_loopback_only(url: str | None, proc_net: str = "/proc/net") -> bo
     return bool(addrs) and addrs <= _LOOPBACK_HEX
 
 
-def observe_net(env: dict[str, str] | None = None) -> NetFacts:
+def observe_net(env: dict[str, str] | None = None, root: Path = LIVE) -> NetFacts:
     env = dict(os.environ if env is None else env)
-    pip = pip_settings(env)
+    pip = pip_settings(env, root)
     ca, ca_from = None, ""
     for source, value in (
         ("PIP_CERT", env.get("PIP_CERT")),
@@ -103,13 +112,13 @@ def observe_net(env: dict[str, str] | None = None) -> NetFacts:
         ("REQUESTS_CA_BUNDLE", env.get("REQUESTS_CA_BUNDLE")),
         ("SSL_CERT_FILE", env.get("SSL_CERT_FILE")),
     ):
-        if value and Path(value).is_file():
+        if value and _at(root, value).is_file():
             ca, ca_from = value, source
             break
     index = pip.get("index-url")
     index = index if index and index.startswith(("http://", "https://")) else None
     extra = tuple(u for u in pip.get("extra-index-url", "").split() if u.startswith(("http://", "https://")))
-    links = tuple(d for d in (_local_dir(x) for x in pip.get("find-links", "").split()) if d)
+    links = tuple(d for d in (_local_dir(x, root) for x in pip.get("find-links", "").split()) if d)
     http, https = _proxy(env, "http_proxy"), _proxy(env, "https_proxy")
     no_proxy = tuple(s.strip() for s in (_proxy(env, "no_proxy") or "").split(",") if s.strip())
     return NetFacts(
@@ -121,5 +130,5 @@ def observe_net(env: dict[str, str] | None = None) -> NetFacts:
         pip_index=index,
         pip_extra_index=extra,
         find_links=tuple(dict.fromkeys(links)),
-        proxy_loopback_only=listens_on_loopback_only(https or http),
+        proxy_loopback_only=listens_on_loopback_only(https or http, str(_at(root, "/proc/net"))),
     )

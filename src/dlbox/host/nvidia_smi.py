@@ -250,6 +250,21 @@ def parse_nvidia_smi(text: str) -> DriverFacts:
     )
 
 
+def driver_version(text: str) -> str:
+    """A driver version as nvidia-smi prints it ("535.104.05"); ValueError otherwise."""
+    if not re.fullmatch(r"\d+(\.\d+)*", text.strip()):
+        raise ValueError(f"{text!r} is not a driver version: give the Driver Version nvidia-smi prints, "
+                         "e.g. 535.104.05")
+    return text.strip()
+
+
+def compute_capability(text: str) -> str:
+    """A compute capability MAJOR.MINOR ("8.6"); ValueError otherwise."""
+    if not _CAP.match(text.strip()):
+        raise ValueError(f"{text!r} is not a compute capability: use MAJOR.MINOR, e.g. 8.6")
+    return text.strip()
+
+
 def facts_from_options(
     *,
     nvidia_smi_text: str | None,
@@ -265,18 +280,20 @@ def facts_from_options(
     """
     facts = parse_nvidia_smi(nvidia_smi_text) if nvidia_smi_text else DriverFacts(None, None)
     if driver:
-        if not re.fullmatch(r"\d+(\.\d+)*", driver.strip()):
-            raise DlboxError(f"--driver {driver!r} is not a driver version",
-                             fix="give the Driver Version nvidia-smi prints, e.g. --driver 535.104.05")
+        try:
+            driver = driver_version(driver)
+        except ValueError as exc:
+            raise DlboxError(f"--driver {exc}") from None
         cuda = facts.cuda_max if facts.tegra else cuda_max_for_driver(driver)
         facts = replace(facts, driver_version=driver.strip(), cuda_max=cuda,
                         problem=None if facts.problem in ("nvml-mismatch", "no-driver") else facts.problem,
                         source="--driver" if not nvidia_smi_text else facts.source + "+--driver")
     if compute_caps:
         for cap in compute_caps:
-            if not _CAP.match(cap.strip()):
-                raise DlboxError(f"--compute-cap {cap!r} is not a compute capability",
-                                 fix="use MAJOR.MINOR, e.g. --compute-cap 8.6")
+            try:
+                compute_capability(cap)
+            except ValueError as exc:
+                raise DlboxError(f"--compute-cap {exc}") from None
         gpus = list(facts.gpus)
         for i, cap in enumerate(c.strip() for c in compute_caps):
             if i < len(gpus):

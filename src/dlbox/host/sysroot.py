@@ -9,6 +9,8 @@ command outputs come from files instead of processes, so no live command ever ru
     DIR/.dlbox/commands/NAME.rc         its exit status (default 0)
     DIR/.dlbox/commands/NAME.err        its stderr
     DIR/.dlbox/commands/ulimit-l.txt    the memlock hard limit in KiB, or "unlimited"
+    DIR/.dlbox/commands/ulimit-s.txt    the stack hard limit in KiB, or "unlimited"
+    DIR/.dlbox/commands/id.txt          "UID GID" of the user dlbox runs as (default 1000 1000)
     DIR/.dlbox/commands/free-bytes.json {"/var/lib/docker": 123456789}
 
 A command with none of these files is "not installed". Executables are looked up in
@@ -32,8 +34,14 @@ from typing import Callable, Mapping
 # `engine_info` (dlbox.engine.docker.info_probe) by the room that may run docker.
 COMMANDS: dict[str, list[str]] = {
     "nvidia-smi": ["nvidia-smi"],
-    "nvidia-smi-query": ["nvidia-smi", "--query-gpu=name,compute_cap", "--format=csv,noheader"],
+    # with its header, so the columns are read by name (old drivers lack compute_cap: exit != 0)
+    "nvidia-smi-query": ["nvidia-smi", "--query-gpu=index,name,compute_cap,memory.total", "--format=csv,nounits"],
+    # drivers before R510 do not know compute_cap: the same query without it
+    "nvidia-smi-query-old": ["nvidia-smi", "--query-gpu=index,name,memory.total", "--format=csv,nounits"],
+    # WSL2 ships nvidia-smi with the Windows driver, not always on PATH
+    "nvidia-smi-wsl": ["/usr/lib/wsl/lib/nvidia-smi"],
     "nvidia-ctk-version": ["nvidia-ctk", "--version"],
+    "uname-m": ["uname", "-m"],
 }
 FAKE_PATH = ("usr/local/bin", "usr/bin", "bin", "usr/sbin", "sbin", "snap/bin")
 
@@ -174,11 +182,25 @@ class SysRoot:
 
     def memlock_hard_kib(self) -> int | None:
         """The memlock hard limit in KiB; None means unlimited."""
+        return self._hard_kib(resource.RLIMIT_MEMLOCK, "ulimit-l")
+
+    def stack_hard_kib(self) -> int | None:
+        """The stack hard limit in KiB; None means unlimited."""
+        return self._hard_kib(resource.RLIMIT_STACK, "ulimit-s")
+
+    def _hard_kib(self, which: int, saved: str) -> int | None:
         if self.live:
-            hard = resource.getrlimit(resource.RLIMIT_MEMLOCK)[1]
+            hard = resource.getrlimit(which)[1]
             return None if hard == resource.RLIM_INFINITY else hard // 1024
-        text = (self.saved("ulimit-l").stdout or "unlimited").strip()
+        text = (self.saved(saved).stdout or "unlimited").strip()
         return None if text == "unlimited" else int(text)
+
+    def ids(self) -> tuple[int, int]:
+        """(uid, gid) of the user dlbox runs as."""
+        if self.live:
+            return os.getuid(), os.getgid()
+        words = self.saved("id").stdout.split()
+        return (int(words[0]), int(words[1])) if len(words) >= 2 else (1000, 1000)
 
     def free_bytes(self, p: str) -> int | None:
         """Free bytes on the filesystem holding host path `p`; None when unknown."""

@@ -20,12 +20,13 @@ class LocalWheel:
 _WHEEL = re.compile(r"^(torch|torchvision|torchaudio)-([^-]+)-([^-]+)-([^-]+)-(.+)\.whl$")
 
 
-def scan_local_wheels(dirs: list[str]) -> tuple[LocalWheel, ...]:
-    """torch/torchvision/torchaudio wheels in find_links directories (missing dirs are skipped)."""
+def scan_local_wheels(dirs: list[str], root: str = "/") -> tuple[LocalWheel, ...]:
+    """torch/torchvision/torchaudio wheels in find_links directories (missing dirs are skipped).
+    `root`: where the host's files are (a saved root); the paths reported are the host's."""
     found = []
     for d in dirs:
         try:
-            names = sorted(os.listdir(d))
+            names = sorted(os.listdir(os.path.join(root, d.lstrip("/"))))
         except OSError:
             continue
         for fn in names:

@@ -201,6 +201,25 @@ class Plan:
         }
 
 
+@dataclass(frozen=True)
+class Overrides:
+    """The what-if flags of `dlbox plan` (`--torch`, `--cuda`, `--flavor`, `--no-gpu`): typed, so a
+    misspelt one is an error where it is written instead of a key nobody reads."""
+
+    torch: str | None = None
+    cuda: str | None = None
+    flavor: str | None = None
+    no_gpu: bool = False
+
+    def __post_init__(self) -> None:
+        if self.flavor is not None and self.flavor not in FLAVORS:
+            raise PlanError(f"flavor {self.flavor!r} is not one of {', '.join(FLAVORS)}",
+                            fix="--flavor runtime (what runs torch) or --flavor devel (adds nvcc)")
+
+
+FLAVORS = ("runtime", "devel")
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -225,18 +244,18 @@ def resolve(
     spec: Spec,
     host: Host,
     *,
-    overrides: dict | None = None,
+    overrides: Overrides = Overrides(),
     image_available: Callable[[str], bool] | None = None,
 ) -> Plan:
     """Decide everything. `overrides` are the what-if flags (torch, cuda, flavor, no_gpu)."""
-    o = overrides or {}
-    want_gpu = gpu_wanted(spec) and not o.get("no_gpu")
+    o = overrides
+    want_gpu = gpu_wanted(spec) and not o.no_gpu
     packages = requirement_names(spec)
     request = TorchRequest(
-        torch=o.get("torch") or spec.env.torch,
-        cuda=o.get("cuda") or spec.env.cuda,
+        torch=o.torch or spec.env.torch,
+        cuda=o.cuda or spec.env.cuda,
         python=spec.env.python,
-        flavor=o.get("flavor") or spec.env.flavor,
+        flavor=o.flavor or spec.env.flavor,
         base=spec.env.base,
         gpu=want_gpu,
         packages=packages,
@@ -251,7 +270,7 @@ def resolve(
     warnings = list(choice.warnings)
     proxy = _proxy(spec, host)
     build = _build_plan(spec, host, choice, proxy, packages, reasons)
-    run = _run_plan(spec, host, choice, proxy, want_gpu, reasons, warnings, o)
+    run = _run_plan(spec, host, choice, proxy, want_gpu, reasons, warnings)
     return Plan(
         project=spec.name,
         project_dir=str(spec.project_dir),
@@ -346,7 +365,7 @@ def _build_plan(spec: Spec, host: Host, choice: ImageChoice, proxy: Proxy, packa
     )
 
 
-def _gpu_args(spec: Spec, host: Host, choice: ImageChoice, want: bool, warnings: list[str], reasons: list[str]) -> tuple[str, ...]:
+def _gpu_args(spec: Spec, host: Host, want: bool, warnings: list[str], reasons: list[str]) -> tuple[str, ...]:
     g = str(spec.run.gpus)
     if not want:
         return ()
@@ -369,8 +388,8 @@ def _gpu_args(spec: Spec, host: Host, choice: ImageChoice, want: bool, warnings:
 
 
 def _run_plan(spec: Spec, host: Host, choice: ImageChoice, proxy: Proxy, want_gpu: bool,
-              reasons: list[str], warnings: list[str], o: dict) -> RunPlan:
-    gpu_args = _gpu_args(spec, host, choice, want_gpu and not o.get("no_gpu"), warnings, reasons)
+              reasons: list[str], warnings: list[str]) -> RunPlan:
+    gpu_args = _gpu_args(spec, host, want_gpu, warnings, reasons)
     if proxy and host.net.proxy_loopback_only and (is_loopback(proxy.http) or is_loopback(proxy.https)):
         warnings.append(f"the proxy {mask_url(proxy.https or proxy.http)} listens on 127.0.0.1 only: containers reach "
                         "it as host.docker.internal, so let it accept LAN connections (\"allow LAN\" in desktop "
