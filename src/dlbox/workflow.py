@@ -253,7 +253,7 @@ def verify_here(python: str, *, require_gpu: bool = False, perf: bool = False, r
     import subprocess
 
     from dlbox.doctor.container import checks_from_observations
-    from dlbox.host.observe import observe_driver, observe_limits
+    from dlbox.host.facts import Facts
     from dlbox.report import Check
 
     def run(name: str):
@@ -273,8 +273,9 @@ def verify_here(python: str, *, require_gpu: bool = False, perf: bool = False, r
     obs, failed = run("verify_inside.py")
     if failed:
         return [failed]
-    checks = checks_from_observations(obs, driver=observe_driver(), expect_nvcc=False, require_gpu=require_gpu,
-                                      host_memlock_hard=observe_limits().memlock_hard)
+    host = Facts(SysRoot())
+    checks = checks_from_observations(obs, driver=host.driver, expect_nvcc=False, require_gpu=require_gpu,
+                                      host_memlock_hard=host.limits.memlock_hard)
     if perf:
         from dlbox.doctor.perf import perf_checks
 
