@@ -88,52 +88,67 @@ def h2d(torch, dev, mib=256, iters=5):
     return out
 
 
-def _allreduce_worker(rank, world, init_file, mib, q):
+# The all-reduce ranks run as fresh interpreters on this file-less source: the probe itself
+# arrives on stdin (`python -`), which multiprocessing's spawn cannot re-import.
+_RANK = r"""
+import json, sys, time, traceback
+rank, world, init_file, mib, backend = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]
+try:
     import torch
     import torch.distributed as dist
-    try:
+    dev = "cpu"
+    if backend == "nccl":
         torch.cuda.set_device(rank)
-        dist.init_process_group("nccl", init_method="file://" + init_file, rank=rank, world_size=world)
-        x = torch.ones((mib << 20) // 4, dtype=torch.float32, device=rank)
-        for _ in range(3):
-            dist.all_reduce(x)
-        torch.cuda.synchronize()
-        iters = 10
-        t0 = time.perf_counter()
-        for _ in range(iters):
-            dist.all_reduce(x)
-        torch.cuda.synchronize()
-        dt = (time.perf_counter() - t0) / iters
-        ok = bool(x[0].item() > 0)
-        dist.destroy_process_group()
-        if rank == 0:
-            algbw = (mib << 20) / dt / 1e9
-            q.put({"ok": ok, "world": world, "bytes": mib << 20, "algbw_gbps": round(algbw, 1),
-                   "busbw_gbps": round(algbw * 2 * (world - 1) / world, 1),
-                   "nccl": ".".join(map(str, torch.cuda.nccl.version()))})
-    except Exception:
-        q.put({"ok": False, "world": world, "error": _err()})
+        dev = rank
+    dist.init_process_group(backend, init_method="file://" + init_file, rank=rank, world_size=world)
+    x = torch.ones((mib << 20) // 4, dtype=torch.float32, device=dev)
+    sync = torch.cuda.synchronize if backend == "nccl" else (lambda: None)
+    for _ in range(3):
+        dist.all_reduce(x)
+    sync()
+    iters = 10
+    t0 = time.perf_counter()
+    for _ in range(iters):
+        dist.all_reduce(x)
+    sync()
+    dt = (time.perf_counter() - t0) / iters
+    ok = bool(x[0].item() > 0)
+    dist.destroy_process_group()
+    algbw = (mib << 20) / dt / 1e9
+    out = {"ok": ok, "world": world, "backend": backend, "bytes": mib << 20, "algbw_gbps": round(algbw, 1),
+           "busbw_gbps": round(algbw * 2 * (world - 1) / world, 1)}
+    if backend == "nccl":
+        out["nccl"] = ".".join(map(str, torch.cuda.nccl.version()))
+except Exception:
+    out = {"ok": False, "world": world, "backend": backend, "error": traceback.format_exc(limit=2)[-800:]}
+print(json.dumps(out))
+"""
 
 
-def allreduce(torch, world, mib=256):
-    import torch.multiprocessing as mp
-    ctx = mp.get_context("spawn")
-    q = ctx.Queue()
-    fd, init_file = tempfile.mkstemp(prefix="dlbox-nccl-")
-    os.close(fd)
-    os.unlink(init_file)
-    procs = [ctx.Process(target=_allreduce_worker, args=(r, world, init_file, mib, q)) for r in range(world)]
+def allreduce(world, mib=256, backend="nccl", timeout=180):
+    tmp = tempfile.mkdtemp(prefix="dlbox-allreduce-")
+    script, init_file = os.path.join(tmp, "rank.py"), os.path.join(tmp, "init")
+    with open(script, "w") as f:
+        f.write(_RANK)
+    procs = [subprocess.Popen([sys.executable, script, str(r), str(world), init_file, str(mib), backend],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in range(world)]
+    results = []
+    deadline = time.time() + timeout
     for p in procs:
-        p.start()
-    try:
-        res = q.get(timeout=180)
-    except Exception:
-        res = {"ok": False, "world": world, "error": "no answer from the all-reduce workers in 180 s"}
-    for p in procs:
-        p.join(timeout=30)
-        if p.is_alive():
+        try:
+            out, err = p.communicate(timeout=max(1, deadline - time.time()))
+        except subprocess.TimeoutExpired:
             p.kill()
-    return res
+            out, err = p.communicate()
+            results.append({"ok": False, "world": world, "error": f"no answer in {timeout} s: {err[-400:]}"})
+            continue
+        try:
+            results.append(json.loads(out.strip().splitlines()[-1]))
+        except (ValueError, IndexError):
+            results.append({"ok": False, "world": world, "error": (err or out)[-800:]})
+    shutil.rmtree(tmp, ignore_errors=True)
+    bad = next((r for r in results if not r.get("ok")), None)
+    return bad or results[0]
 
 
 class _Images:
@@ -182,6 +197,8 @@ def main():
     obs["torch"] = {"present": True, "version": torch.__version__, "cuda": torch.version.cuda}
     if not torch.cuda.is_available():
         obs["cuda_available"] = False
+        if os.environ.get("DLBOX_PERF_GLOO"):  # exercise the all-reduce plumbing without a GPU
+            obs["allreduce"] = allreduce(2, mib=4, backend="gloo")
         obs["dataloader"] = dataloader(torch)
         print(json.dumps(obs))
         return
@@ -202,7 +219,7 @@ def main():
     obs["gpus"] = gpus
     obs["nvidia_smi"] = smi_query()  # read just after the load, when clocks and link are up
     world = len(gpus)
-    obs["allreduce"] = allreduce(torch, world) if world >= 1 else None
+    obs["allreduce"] = allreduce(world) if world >= 1 else None
     obs["dataloader"] = dataloader(torch)
     print(json.dumps(obs))
 
