@@ -39,10 +39,13 @@ def _matmul_causes(smi: dict) -> list[str]:
     pl, pmax = _num(smi.get("power.limit")), _num(smi.get("power.max_limit"))
     if pl and pmax and pl < 0.9 * pmax:
         causes.append(f"power limit {pl:.0f} W of {pmax:.0f} W possible (nvidia-smi -pl)")
-    clk, cmax = _num(smi.get("clocks.sm")), _num(smi.get("clocks.max.sm"))
+    # nvidia-smi's CSV header names the fields by their current names (R580: clocks.current.sm,
+    # clocks_event_reasons.active); older drivers print clocks.sm / clocks_throttle_reasons.active
+    clk = _num(smi.get("clocks.current.sm", smi.get("clocks.sm")))
+    cmax = _num(smi.get("clocks.max.sm"))
     if clk and cmax and clk < 0.8 * cmax:
         causes.append(f"SM clock {clk:.0f} of {cmax:.0f} MHz after the run")
-    reasons = str(smi.get("clocks_throttle_reasons.active", "")).strip()
+    reasons = str(smi.get("clocks_event_reasons.active", smi.get("clocks_throttle_reasons.active", ""))).strip()
     if reasons and reasons not in ("0x0000000000000000", "0x0000000000000001", "[N/A]", "N/A", ""):
         causes.append(f"throttle reasons {reasons} (nvidia-smi -q -d PERFORMANCE)")
     return causes or ["another process sharing the GPU, or a MIG slice (nvidia-smi shows both)"]

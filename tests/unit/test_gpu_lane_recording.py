@@ -1,0 +1,70 @@
+"""What the GPU lane recorded on a real NVIDIA H200 (tests/fixtures/gpu-lane/h200-580.159.04-2026-11-26,
+see its SOURCES.md), replayed through the parser, the plan, the in-container checks and the
+`verify --perf` judgement. Expectations come from the catalog rows each check cites."""
+
+import json
+from pathlib import Path
+
+from dlbox.catalog import load
+from dlbox.doctor.container import checks_from_observations
+from dlbox.doctor.perf import MATMUL_MIN_RATIO, PCIE_LANE_GBPS, perf_checks
+from dlbox.host.nvidia_smi import CAP_FROM_DRIVER, effective_cuda_max, parse_nvidia_smi
+
+LANE = Path(__file__).resolve().parents[1] / "fixtures" / "gpu-lane" / "h200-580.159.04-2026-11-26"
+
+
+def text(name: str) -> str:
+    return (LANE / name).read_text()
+
+
+def test_every_recorded_shape_names_the_h200_and_its_driver():
+    branch = next(r for r in load().driver_branches if r.branch == 580)
+    for name in ("nvidia-smi.txt", "nvidia-smi-q.txt", "nvidia-smi-L.txt", "query.csv.txt", "query-noheader.csv.txt"):
+        f = parse_nvidia_smi(text(name))
+        assert [g.name for g in f.gpus] == ["NVIDIA H200"], name
+    table = parse_nvidia_smi(text("nvidia-smi.txt"))
+    assert table.driver_version == "580.159.04" and table.cuda_max == branch.cuda_max
+    assert effective_cuda_max(table) == (branch.cuda_max, None)
+    assert table.gpus[0].memory_mib == 143771
+
+
+def test_compute_capability_comes_from_the_driver_when_asked():
+    merged = parse_nvidia_smi(text("nvidia-smi.txt") + "\n" + text("query.csv.txt"))
+    g = merged.gpus[0]
+    assert (g.compute_cap, g.cap_from) == ("9.0", CAP_FROM_DRIVER)
+    # the name table agrees (fallback for drivers before R510)
+    assert parse_nvidia_smi(text("nvidia-smi.txt")).gpus[0].compute_cap == "9.0"
+
+
+def test_live_plan_on_the_lane_reported_the_h200_by_name():
+    plan = json.loads(text("plan.json"))
+    assert plan["gpu"] is True
+    assert plan["torch"]["variant"].startswith("cu")
+
+
+def test_in_container_observations_from_the_h200_are_all_ok():
+    driver = parse_nvidia_smi(text("nvidia-smi.txt"))
+    checks = checks_from_observations(json.loads(text("inside.json")), driver=driver, expect_nvcc=False,
+                                      require_gpu=True)
+    bad = [(c.id, c.status, c.detail) for c in checks if c.status not in ("ok",)]
+    assert not bad, bad
+
+
+def test_verify_perf_on_the_h200_meets_the_datasheet_thresholds():
+    obs = json.loads(text("perf.json"))
+    peak = load().peak_row("NVIDIA H200")
+    got = obs["gpus"][0]["matmul_tflops"]
+    for dt, v in got.items():
+        assert v >= MATMUL_MIN_RATIO[dt] * getattr(peak, dt), dt
+    link = PCIE_LANE_GBPS[5] * 16
+    assert obs["gpus"][0]["h2d"]["pinned_gbps"] >= 0.5 * link
+    checks = {c.id: c for c in perf_checks(obs)}
+    assert all(c.status == "ok" for c in checks.values()), [(c.id, c.status, c.detail) for c in checks.values()]
+    assert f"bf16 {got['bf16']} TFLOP/s ({got['bf16'] / peak.bf16:.0%} of {peak.bf16:g})" in checks["perf-matmul-0"].detail
+    assert "PCIe gen5 x16" in checks["perf-h2d-0"].detail
+
+
+def test_the_first_lane_run_reported_its_hung_all_reduce_as_a_failure():
+    obs = json.loads(text("perf-run1-allreduce-hang.json"))
+    c = {c.id: c for c in perf_checks(obs)}["perf-allreduce"]
+    assert c.status == "fail" and "no answer" in c.detail
