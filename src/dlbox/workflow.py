@@ -125,7 +125,7 @@ def ensure_image(p: Project, *, force: bool = False, quiet: bool = False, say: S
     with project_lock(p.spec.project_dir, "build", say=say):
         ensure_base(p.docker, p.plan.build.base_image, p.availability or Availability(p.docker, say=say),
                     mirror=p.plan.build.apt_mirror, say=say)
-        return build(p.docker, p.plan, p.spec.to_dict(), project_dir=p.spec.project_dir, spec_file=p.spec_file,
+        return build(p.docker, p.plan,
                      quiet=quiet, force=force)
 
 

@@ -72,7 +72,7 @@ def normalise(text: str, tmp: Path) -> str:
 @pytest.mark.parametrize("name, make", [("cpu", cpu_plan), ("gpu-devel", gpu_plan)])
 def test_golden_dockerfile(tmp_path, name, make):
     spec, plan = make(tmp_path)
-    text = normalise(render_dockerfile(plan, spec.to_dict()), tmp_path)
+    text = normalise(render_dockerfile(plan), tmp_path)
     golden = GOLDEN / f"Dockerfile.{name}"
     if os.environ.get("UPDATE_GOLDEN"):
         golden.write_text(text)
@@ -82,7 +82,7 @@ def test_golden_dockerfile(tmp_path, name, make):
 
 def test_layer_order_and_rules(tmp_path):
     spec, plan = cpu_plan(tmp_path)
-    text = render_dockerfile(plan, spec.to_dict())
+    text = render_dockerfile(plan)
     assert not text.startswith("# syntax"), "a syntax line needs Docker Hub"
     steps = [text.index(s) for s in ("apt-get $APT_CA install", "-m venv", "torch==2.13.0+cpu\n",
                                      "-r /tmp/dlbox/requirements.txt")]
@@ -99,7 +99,7 @@ def test_layer_order_and_rules(tmp_path):
 def test_gpu_devel_plan_uses_an_image_with_nvcc(tmp_path):
     spec, plan = gpu_plan(tmp_path)
     assert plan.choice.has_nvcc and "devel" in plan.choice.base_image
-    text = render_dockerfile(plan, spec.to_dict())
+    text = render_dockerfile(plan)
     assert f"FROM {plan.choice.base_image}" in text
     assert "rm -f /etc/apt/sources.list.d/cuda*.list" in text, "NVIDIA's apt repo is dropped where a mirror is used"
 

@@ -60,7 +60,7 @@ def _write(path: Path, text: str, *, old: str | None, action: str) -> Written:
 def env_image_tag(p: Project) -> str:
     """The tag `dlbox build` gives this project's environment (staging computes it; no Docker).
     Staging also writes `.dlbox/Dockerfile`, which the dev container and compose build from."""
-    staged = stage_project(p.plan, p.spec.to_dict(), p.spec.project_dir, p.spec_file)
+    staged = stage_project(p.plan)
     return f"{image_name(p.plan)}:{staged.fingerprint[:12]}"
 
 

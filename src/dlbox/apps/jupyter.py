@@ -44,7 +44,6 @@ from dlbox.errors import HostError
 from dlbox.plan import Plan, Port
 from dlbox.plan.layout import STAGE, VENV, image_name, jupyter_name
 from dlbox.render.dockerfile import template_env
-from dlbox.spec.requirements import requirement_names
 from dlbox.workflow import Project, ensure_image
 
 CONTAINER_PORT = 8888
@@ -69,7 +68,7 @@ class JupyterServer:
 
 def has_jupyter(p: Project) -> bool:
     """The project's own packages already bring JupyterLab: use the environment image as is."""
-    return JUPYTER_REQUIREMENT in requirement_names(p.spec)
+    return JUPYTER_REQUIREMENT in p.plan.packages
 
 
 def url_for(port: int, token: str, path: str = "lab") -> str:

@@ -92,7 +92,7 @@ def render(path: Path = PathArg):
     from dlbox.engine.stage import stage_project
 
     p = workflow.load_project(path, docker=None, say=_say)
-    staged = stage_project(p.plan, p.spec.to_dict(), p.spec.project_dir, p.spec_file)
+    staged = stage_project(p.plan)
     out.print(f"wrote {staged.dockerfile} and {staged.dockerfile}.dockerignore")
     out.print(f"build it without dlbox: cd {p.spec.project_dir} && DOCKER_BUILDKIT=1 docker build -f .dlbox/Dockerfile .")
 

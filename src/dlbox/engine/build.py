@@ -105,18 +105,18 @@ def _feed(write: Callable[[BinaryIO], None], fd: int) -> None:
         pass  # the build ended early; its own error says why
 
 
-def build(docker: Docker, plan: Plan, spec_dict: dict, *, project_dir: Path, spec_file: str = "dlbox.toml",
-          progress: str | None = None, quiet: bool = False, force: bool = False) -> BuildResult:
+def build(docker: Docker, plan: Plan, *, progress: str | None = None, quiet: bool = False,
+          force: bool = False) -> BuildResult:
     """Stage, then build `dlbox/<project>:<hash>` unless it already exists."""
     t0 = time.monotonic()
-    staged = stage_project(plan, spec_dict, project_dir, spec_file)
+    staged = stage_project(plan)
     tag = f"{image_name(plan)}:{staged.fingerprint[:12]}"
     if not force and docker.image_exists(tag):
         return BuildResult(tag, False, time.monotonic() - t0)
     ca = combined_bundle(plan.build.ca_files)
     progress = progress or ("tty" if sys.stderr.isatty() and not quiet else "plain")
     argv = build_argv(plan, dockerfile=str(staged.dockerfile), tag=tag, ca_bundle=ca, progress=progress,
-                      context=str(project_dir))
+                      context=plan.project_dir)
     run_build(docker, argv, _build_env(plan), quiet=quiet)
     return BuildResult(tag, True, time.monotonic() - t0)
 

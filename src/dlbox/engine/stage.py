@@ -70,13 +70,16 @@ def stage_links(stage: Path, dirs: tuple[str, ...], h: "hashlib._Hash") -> None:
             h.update(f"link {i} {name} {st.st_size}\n".encode())
 
 
-def stage_project(plan: Plan, spec_dict: dict, project_dir: Path, spec_file: str) -> Staged:
+def stage_project(plan: Plan) -> Staged:
+    """Write the project's .dlbox/ (Dockerfile, ignore file, entrypoint, uv, find_links) and
+    fingerprint every build input."""
+    project_dir = Path(plan.project_dir)
     stage = project_dir / STAGE
     try:
         stage.mkdir(exist_ok=True)
     except OSError as exc:
         raise HostError(f"cannot write {stage}: {exc.strerror}") from None
-    dockerfile = render_dockerfile(plan, spec_dict, spec_file)
+    dockerfile = render_dockerfile(plan)
     h = hashlib.sha256(dockerfile.encode())
     _write(stage / "Dockerfile", dockerfile)
     _write(stage / "Dockerfile.dockerignore", render_dockerignore(bake=False))
@@ -88,6 +91,6 @@ def stage_project(plan: Plan, spec_dict: dict, project_dir: Path, spec_file: str
     _link(uv_bin, stage / "bin" / "uv")
     h.update(f"uv {uv_bin.stat().st_size}\n".encode())
     stage_links(stage, plan.build.find_links, h)
-    if plan.build.requirements:
-        h.update((project_dir / plan.build.requirements).read_bytes())
+    if plan.requirements_path:
+        h.update(plan.requirements_path.read_bytes())
     return Staged(dockerfile=stage / "Dockerfile", fingerprint=h.hexdigest())

@@ -8,9 +8,10 @@ adds the build inputs and the run flags, each with its reason.
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit, urlunsplit
@@ -167,10 +168,19 @@ class Plan:
     reasons: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     host: dict | None = None  # what was observed or given (plan --json "host")
+    # What render and engine need of the Spec, so the Spec stops here:
+    spec_public: dict = field(default_factory=dict, compare=False)  # the spec as written, proxy password masked
+    spec_file: str = "dlbox.toml"                                    # the file it was written in
+    packages: tuple[str, ...] = ()                                   # requirement names (canonical)
 
     @property
     def gpu(self) -> bool:
         return self.choice.gpu
+
+    @property
+    def requirements_path(self) -> Path | None:
+        """The requirements file, absolute (BuildPlan.requirements is relative to the project)."""
+        return Path(self.project_dir) / self.build.requirements if self.build.requirements else None
 
     def to_dict(self) -> dict:
         """The `plan --json` object. Proxy passwords are masked."""
@@ -280,7 +290,19 @@ def resolve(
         reasons=tuple(reasons),
         warnings=tuple(dict.fromkeys(warnings)),
         host=host_facts(host),
+        spec_public=public_spec(spec),
+        spec_file=spec.file.name if spec.file else "dlbox.toml",
+        packages=packages,
     )
+
+
+def public_spec(spec: Spec) -> dict:
+    """The spec as written, for image labels: a proxy URL's password is masked."""
+    public = json.loads(json.dumps(spec.to_dict()))
+    net = public.get("net", {})
+    if net.get("proxy") not in (None, "auto", "none"):
+        net["proxy"] = mask_url(net["proxy"])
+    return public
 
 
 def host_facts(host: Host) -> dict:

@@ -16,7 +16,6 @@ import jinja2
 from dlbox import __version__
 from dlbox.plan import Plan
 from dlbox.plan.layout import HOME, LABEL_DIR, LINKS_DIR, STAGE, VENV, WORKSPACE
-from dlbox.redact import mask_url
 
 SYSTEM_APT = ("ca-certificates",)
 MIRROR_HOSTS = {
@@ -144,22 +143,18 @@ def pip_steps(plan: Plan) -> list[dict]:
     return steps
 
 
-def labels(plan: Plan, spec_dict: dict) -> list[tuple[str, str]]:
-    spec_public = json.loads(json.dumps(spec_dict))
-    net = spec_public.get("net", {})
-    if net.get("proxy") not in (None, "auto", "none"):
-        net["proxy"] = mask_url(net["proxy"])
+def labels(plan: Plan) -> list[tuple[str, str]]:
     summary = {k: v for k, v in plan.to_dict().items() if k not in ("build", "run", "reasons", "warnings", "host")}
     return [
         ("org.dlbox.version", json.dumps(__version__)),
         ("org.dlbox.project", json.dumps(plan.project)),
         (LABEL_DIR, json.dumps(plan.project_dir).replace("$", "\\$")),
-        ("org.dlbox.spec", label_value(spec_public)),
+        ("org.dlbox.spec", label_value(plan.spec_public)),
         ("org.dlbox.plan", label_value(summary)),
     ]
 
 
-def dockerfile_context(plan: Plan, spec_dict: dict, spec_file: str) -> dict:
+def dockerfile_context(plan: Plan) -> dict:
     b = plan.build
     env = []
     if plan.gpu and not b.base_image.startswith(("nvidia/cuda", "nvcr.io/")):
@@ -168,7 +163,7 @@ def dockerfile_context(plan: Plan, spec_dict: dict, spec_file: str) -> dict:
     cmd = json.dumps(list(b.command)) if b.command else '["bash"]'
     return {
         "version": __version__,
-        "spec_file": spec_file,
+        "spec_file": plan.spec_file,
         "project": plan.project,
         "ca": bool(b.ca_files),
         "ca_hint": b.ca_files[0] if len(b.ca_files) == 1 else "YOUR-CA-BUNDLE.pem",
@@ -185,12 +180,12 @@ def dockerfile_context(plan: Plan, spec_dict: dict, spec_file: str) -> dict:
         "workspace": WORKSPACE,
         "env": env,
         "cmd": cmd,
-        "labels": labels(plan, spec_dict),
+        "labels": labels(plan),
     }
 
 
-def render_dockerfile(plan: Plan, spec_dict: dict, spec_file: str = "dlbox.toml") -> str:
-    return template_env().get_template("Dockerfile.j2").render(**dockerfile_context(plan, spec_dict, spec_file))
+def render_dockerfile(plan: Plan) -> str:
+    return template_env().get_template("Dockerfile.j2").render(**dockerfile_context(plan))
 
 
 def render_bake(plan: Plan, *, env_image: str, owner: str, extra_labels: list[tuple[str, str]]) -> str:
