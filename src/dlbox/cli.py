@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from dlbox.commands import apps, catalog, core, doctor, ship
+from dlbox.commands import apps, catalog, cluster, core, doctor, k8s, ship
 from dlbox.errors import DlboxError
 
 app = typer.Typer(
@@ -29,7 +29,7 @@ app = typer.Typer(
 )
 
 def _register_all() -> None:
-    for verbs in (core, catalog, doctor, ship, apps):
+    for verbs in (core, catalog, doctor, ship, apps, cluster, k8s):
         verbs.register(app)
     _plain_help(app)
 

@@ -146,7 +146,7 @@ def test_cluster_host_is_the_lowest_driver_and_every_gpu():
 
 
 def test_cluster_host_plans_for_the_oldest_driver():
-    from dlbox.gpu.resolve import choose  # noqa: F401 - the resolver is the same one `plan` uses
+    from dlbox.plan.gpu import choose  # noqa: F401 - the resolver is the same one `plan` uses
     from dlbox.plan import resolve
     from dlbox.spec import load_spec
 

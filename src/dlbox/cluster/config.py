@@ -56,7 +56,7 @@ class Cluster:
             raise ClusterError(f"shared directory {self.shared_dir!r} of cluster {self.name} is not a plain path",
                                fix="give a directory every node mounts, e.g. --shared-dir /scratch/me/.dlbox")
         if not self.is_local:
-            from dlbox.ship.ssh import Target
+            from dlbox.ssh import Target
 
             Target.parse(self.login)
         return self

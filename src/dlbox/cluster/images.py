@@ -117,10 +117,10 @@ def ship_squashfs(cluster: Cluster, docker: Docker, ref: str, shared_dir: str, *
     return result
 
 
-def ship_to_nodes(cluster: Cluster, docker: Docker, ref: str, nodes: list[str], *, say: Say) -> Shipped:
-    """The missing layers to every node's engine (ssh to each node, as the login user)."""
-    from dlbox.ship.deploy import deploy
-
+def ship_to_nodes(cluster: Cluster, docker: Docker, ref: str, nodes: list[str], *, say: Say,
+                  deploy: Callable) -> Shipped:
+    """The missing layers to every node's engine (ssh to each node, as the login user).
+    DEPLOY is `dlbox.ship.deploy.deploy`, handed in by the caller (ship sits beside cluster)."""
     t0 = time.time()
     result = Shipped(ref=ref, image_id=image_id(docker, ref))
     user = None if cluster.is_local else (cluster.login.split("@")[0] if "@" in cluster.login else None)
@@ -139,12 +139,14 @@ def ship_to_nodes(cluster: Cluster, docker: Docker, ref: str, nodes: list[str], 
 
 
 def ship(cluster: Cluster, docker: Docker, ref: str, runtime: str, *, shared_dir: str, nodes: list[str],
-         say: Say) -> Shipped:
+         say: Say, deploy: Callable | None = None) -> Shipped:
     if cluster.registry and runtime in ("docker", "podman"):
         return push_to_registry(docker, ref, cluster.registry, say=say)
     if runtime in SQUASH_RUNTIMES:
         return ship_squashfs(cluster, docker, ref, shared_dir, say=say)
-    return ship_to_nodes(cluster, docker, ref, nodes, say=say)
+    if deploy is None:
+        raise ClusterError(f"no way to send {ref} to the nodes' engines", fix="use dlbox cluster push")
+    return ship_to_nodes(cluster, docker, ref, nodes, say=say, deploy=deploy)
 
 
 def push_to_registry(docker: Docker, ref: str, registry: str, *, say: Say) -> Shipped:

@@ -1,8 +1,9 @@
 """Cluster use cases, in order: plan for the cluster, build, ship, render, submit; and the job's
 life after that (jobs, logs, cancel), and the preflight alone (verify).
 
-The project's image is built here (build facts: this machine's proxy, CA, local wheels) for the
-cluster's runtime facts (the lowest driver and every GPU of its nodes, probe.py).
+The caller (commands/cluster.py through workflow) plans and builds the project's image here, with
+this machine's build facts (proxy, CA, local wheels) and the cluster's GPU facts
+(`probe.for_cluster`: the lowest driver and every GPU of its nodes).
 """
 
 from __future__ import annotations
@@ -56,61 +57,56 @@ class Request:
                                fix="dlbox cluster probe NAME lists them")
 
 
-def cluster_project(cluster: Cluster, facts: probe.ClusterFacts, path: Path, *, say: Say):
-    """Spec → (this machine's build facts + the cluster's GPU facts) → Plan → built image."""
-    from dlbox import workflow
-    from dlbox.engine.docker import Docker
-    from dlbox.spec import load_spec
+@dataclass(frozen=True)
+class Built:
+    """The project as the caller planned and built it for this cluster (workflow does that)."""
 
-    docker = Docker()
-    spec = load_spec(path)
-    local = workflow.observe_for(spec, docker)
-    ch = facts.host()
-    host = replace(local, driver=ch.driver, engine=ch.engine if ch.driver else local.engine, server=ch.server)
-    p = workflow.load_project(path, docker=docker, host=host, check_images=True, say=say)
-    result = workflow.ensure_image(p, say=say)
-    return p, result.image, docker
+    plan: object          # dlbox.plan.Plan
+    project_dir: Path
+    image: str
+    docker: object        # dlbox.engine.docker.Docker
+    deploy: Callable | None = None   # dlbox.ship.deploy.deploy, for Docker/Podman nodes
 
 
-def plan_job(cluster: Cluster, facts: probe.ClusterFacts, p, image: str, req: Request, *, run_dir: str,
+def plan_job(cluster: Cluster, facts: probe.ClusterFacts, b: Built, req: Request, *, run_dir: str,
              user: str, run: bool = True) -> JobPlan:
     rt = facts.pick_runtime(req.runtime or cluster.runtime)
     if rt == "oci":
         require_version(parse_version(f"slurm {facts.slurm}"), cluster.name, oci=True)
-    command = req.command or tuple(p.plan.run.command or ())
+    plan = b.plan
+    command = req.command or tuple(plan.run.command or ())
     if run and not command:
         raise ClusterError("no command to run", fix="dlbox submit --cluster NAME -N 2 -- python train.py")
     reasons = [f"runtime {rt}: first of pyxis > apptainer > docker > podman > oci on every node"
                if not (req.runtime or cluster.runtime != "auto") else f"runtime {rt}: asked for",
-               f"image for {p.host.driver.source if p.host.driver else 'nodes without an NVIDIA driver (CPU)'}"]
-    return JobPlan(name=f"{JOB_PREFIX}{p.plan.project}", project=p.plan.project, nodes=req.nodes,
-                   gpus_per_node=req.gpus_per_node, runtime=rt, image=image, image_id="", workdir=run_dir,
+               f"image {b.image}: {plan.reasons[0] if plan.reasons else plan.choice.base_image}"]
+    return JobPlan(name=f"{JOB_PREFIX}{plan.project}", project=plan.project, nodes=req.nodes,
+                   gpus_per_node=req.gpus_per_node, runtime=rt, image=b.image, image_id="", workdir=run_dir,
                    shared_dir=facts.shared_dir, command=command, user=user, partition=cluster.partition,
                    time=req.time, exclude=req.exclude, preflight=req.preflight, run=run,
                    min_shm_gib=1.0, reasons=tuple(reasons))
 
 
-def submit(name: str, path: Path, req: Request, *, render_only: bool = False, run: bool = True,
-           say: Say) -> tuple[str, str | None]:
-    """→ (script, job ID or None when only rendered)."""
-    cluster = config.get(name)
-    facts = probe.cached(cluster)
+def submit(cluster: Cluster, facts: probe.ClusterFacts, b: Built, req: Request, *, render_only: bool = False,
+           run: bool = True, say: Say) -> tuple[str, str | None]:
+    """Ship the image and the code, render, sbatch. → (script, job ID or None when only rendered)."""
     req.validate(facts)
     login = Login(cluster)
-    p, image, docker = cluster_project(cluster, facts, path, say=say)
+    docker, image = b.docker, b.image
     user = login.check("echo $(id -u):$(id -g)", what="id").strip()
     stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{int(time.time() * 1000) % 1000:03d}"
-    run_dir = f"{facts.shared_dir}/runs/{p.plan.project}-{stamp}"
-    job = plan_job(cluster, facts, p, image, req, run_dir=run_dir, user=user, run=run)
+    run_dir = f"{facts.shared_dir}/runs/{b.plan.project}-{stamp}"
+    job = plan_job(cluster, facts, b, req, run_dir=run_dir, user=user, run=run)
     nodes = [n.name for n in facts.nodes if n.name not in req.exclude]
     if render_only:
         if job.runtime in images.SQUASH_RUNTIMES:
             iid = images.image_id(docker, image)
             job = replace(job, image=f"{facts.shared_dir}/images/{iid.split(':')[-1][:16]}.sqsh", image_id=iid)
         return render(job, preflight_py=PREFLIGHT_PY, dlbox_version=__version__), None
-    shipped = images.ship(cluster, docker, image, job.runtime, shared_dir=facts.shared_dir, nodes=nodes, say=say)
+    shipped = images.ship(cluster, docker, image, job.runtime, shared_dir=facts.shared_dir, nodes=nodes, say=say,
+                          deploy=b.deploy)
     job = replace(job, image=shipped.ref, image_id=shipped.image_id)
-    images.ship_code(cluster, Path(p.spec.project_dir), run_dir)
+    images.ship_code(cluster, Path(b.project_dir), run_dir)
     script = render(job, preflight_py=PREFLIGHT_PY, dlbox_version=__version__)
     login.write(f"{run_dir}/job.sbatch", script.encode(), mode="644")
     login.check(f"mkdir -p {dq(job.log_dir)}", what="creating the log directory")  # sbatch does not
@@ -196,7 +192,7 @@ def cancel(job: str, cluster_name: str | None, *, say: Say, timeout: float = 60)
 
 
 def sweep(cluster: Cluster, job: str, engine: str, nodes: list[str], *, say: Say) -> list[str]:
-    from dlbox.ship import ssh
+    from dlbox import ssh
 
     user = None if cluster.is_local else (cluster.login.split("@")[0] if "@" in cluster.login else None)
     cmd = (f"ids=$({engine} ps -aq --filter label={LABEL_JOB}={job}); "
@@ -234,15 +230,15 @@ def parse_preflight(log: str) -> list[NodeCheck]:
     return out
 
 
-def verify(name: str, path: Path, req: Request, *, say: Say, timeout: float = 900) -> tuple[str, list[NodeCheck], JobRow | None]:
+def verify(cluster: Cluster, facts: probe.ClusterFacts, b: Built, req: Request, *, say: Say,
+           timeout: float = 900) -> tuple[str, list[NodeCheck], JobRow | None]:
     """The preflight alone, on N nodes: submit, wait, read each node's checks from the log."""
-    _, job = submit(name, path, req, run=False, say=say)
+    _, job = submit(cluster, facts, b, req, run=False, say=say)
     assert job is not None
     say(f"preflight job {job} submitted; waiting")
-    cluster = config.get(name)
     row = wait(Slurm(Login(cluster)), job, timeout=timeout)
     if row is not None and not row.finished:
         Slurm(Login(cluster)).cancel(job)
         raise ClusterError(f"the preflight job {job} did not finish within {timeout:.0f} s (state {row.state})",
                            fix=f"dlbox logs {job}; is the partition busy? (squeue)")
-    return job, parse_preflight(logs(job, name)), row
+    return job, parse_preflight(logs(job, cluster.name)), row

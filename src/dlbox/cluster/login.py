@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from dlbox.cluster.config import Cluster, ClusterError
-from dlbox.ship import ssh
+from dlbox import ssh
 
 
 def q(words) -> str:

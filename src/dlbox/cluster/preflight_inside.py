@@ -1,7 +1,8 @@
 """Runs inside the job's container on every node before the real command (stdlib + torch only).
 
-    python preflight_inside.py local       # this node: GPUs, CUDA init, a matmul, /dev/shm, memlock
-    torchrun ... preflight_inside.py allreduce   # every rank: one all-reduce across all nodes
+    torchrun ... preflight_inside.py   # local rank 0: this node's GPUs, CUDA init, a matmul, /dev/shm,
+                                       # memlock; then every rank: one all-reduce across all nodes
+    python preflight_inside.py local   # the node's checks alone (Kubernetes pods, before torchrun)
 
 Each result is one line `DLBOX-PREFLIGHT|<node>|<check>|<ok|warn|fail>|<detail>` that dlbox reads
 back from the job log; a failing check exits 3 so `srun --kill-on-bad-exit` stops every node.
@@ -87,6 +88,10 @@ def allreduce():
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["allreduce"]:
-        allreduce()
-    sys.exit(0 if local() else 3)
+    if sys.argv[1:] == ["local"]:
+        sys.exit(0 if local() else 3)
+    # one interpreter start per rank for both parts (torch's import is most of the preflight's time)
+    if int(os.environ.get("LOCAL_RANK", "0")) == 0 and not local():
+        sys.stdout.flush()
+        os._exit(3)   # before the rendezvous: srun --kill-on-bad-exit stops the other nodes
+    allreduce()

@@ -16,7 +16,7 @@ from dlbox.cluster.config import Cluster, ClusterError
 from dlbox.cluster.login import Login, last_line, q
 from dlbox.cluster.slurm import Slurm, parse_version, show
 from dlbox.engine.paths import cache_dir
-from dlbox.gpu.nvidia_smi import DriverFacts, cuda_max_for_driver, parse_nvidia_smi
+from dlbox.host.nvidia_smi import DriverFacts, cuda_max_for_driver, parse_nvidia_smi
 from dlbox.host import EngineFacts, Host, Limits
 from packaging.version import Version
 
@@ -127,6 +127,13 @@ class ClusterFacts:
                                 n.get("shm_kib"), n.get("memlock", ""), n.get("nvidia_smi", "")) for n in d["nodes"])
         return cls(d["cluster"], d["slurm"], d["pyxis"], d["shared_dir"], nodes, tuple(d.get("down", ())),
                    d.get("probed_at", 0.0))
+
+
+def for_cluster(local: Host, facts: ClusterFacts) -> Host:
+    """This machine's build facts (proxy, CA bundle, local wheels: the image is built here) with
+    the cluster's GPU facts (the nodes run it)."""
+    ch = facts.host()
+    return replace(local, driver=ch.driver, engine=ch.engine if ch.driver else local.engine, server=ch.server)
 
 
 def parse_node_lines(text: str) -> list[NodeFacts]:

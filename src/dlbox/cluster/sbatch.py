@@ -90,8 +90,7 @@ def inner_script(p: JobPlan) -> str:
     pre = ""
     if p.preflight:
         pre = ('f=$(mktemp /tmp/dlbox-preflight.XXXXXX.py) && printf "%s" "$DLBOX_PREFLIGHT_PY" > "$f"\n'
-               'python "$f" local || exit 3\n'
-               'torchrun --rdzv-id="pre-$DLBOX_JOB" --rdzv-endpoint="$DLBOX_HEAD_IP:$((DLBOX_PORT + 2))" "$f" allreduce || exit 3\n'
+               'torchrun --rdzv-id="pre-$DLBOX_JOB" --rdzv-endpoint="$DLBOX_HEAD_IP:$((DLBOX_PORT + 2))" "$f" || exit 3\n'
                'rm -f "$f"\n')
     return f"""[ -f {rt.ENV_FILE} ] && . {rt.ENV_FILE}   # the image's ENV (squashfs runtimes replace PATH)
 {IFACE_SH}

@@ -188,9 +188,14 @@ def ls():
 
 def logs(path: Path = PathArg, follow: bool = typer.Option(False, "--follow", "-f"),
          tail: str = typer.Option("200", "--tail")):
-    """Show the project's container output."""
+    """Show the project's container output (or a cluster job's: dlbox logs JOB)."""
     from dlbox.engine.run import logs_argv
     from dlbox.plan.layout import container_name
+
+    if not path.exists() and str(path).isdigit():   # a Slurm job ID, not a project directory
+        from dlbox.commands.cluster import job_logs
+
+        raise typer.Exit(job_logs(str(path), follow=follow, tail=int(tail) if tail.isdigit() else None))
 
     p = _project(path)
     raise typer.Exit(Docker().popen(logs_argv(container_name(p.plan), tail=tail, follow=follow)).wait())
@@ -213,6 +218,7 @@ def plan(
     server: Optional[str] = typer.Option(None, "--host", help="user@host[:port]: on that server over SSH (after `dlbox deploy`)"),
     root: Optional[Path] = typer.Option(None, "--root", metavar="DIR",
                                         help="plan for the host saved under DIR (as `doctor --root DIR` reads it)"),
+    cluster: Optional[str] = typer.Option(None, "--cluster", help="plan for a Slurm cluster's nodes (lowest driver, every GPU)"),
 ):
     """Show the decision (base image, CUDA, torch, run flags) and the reason for each part."""
     from dlbox.host.what_if import what_if
@@ -221,6 +227,11 @@ def plan(
 
     spec = load_spec(path, required=False)
     host = workflow.plan_host(spec, server=server, root=root, engine=host_check)
+    if cluster:
+        from dlbox.cluster import config
+        from dlbox.cluster.probe import cached, for_cluster
+
+        host = for_cluster(host, cached(config.get(cluster)))
     host = what_if(host, nvidia_smi_text=nvidia_smi.read_text() if nvidia_smi else None, driver=driver,
                    compute_caps=compute_cap)
     result = resolve(spec, host, overrides=Overrides(torch=torch, cuda=cuda, flavor=flavor, no_gpu=no_gpu))
@@ -244,9 +255,18 @@ def verify(
                               "no container (a GPU host without Docker)"),
     python: str = typer.Option("python3", "--python", help="the interpreter --here uses (it needs torch)"),
     raw: Optional[Path] = typer.Option(None, "--raw", metavar="DIR", help="with --here: keep the raw observations in DIR"),
+    cluster: Optional[str] = typer.Option(None, "--cluster", help="run the preflight on N nodes of this Slurm cluster"),
+    nodes: int = typer.Option(1, "--nodes", "-N", help="with --cluster: how many nodes"),
+    gpus_per_node: int = typer.Option(0, "--gpus-per-node", "-G", help="with --cluster: GPUs each node must show"),
 ):
-    """Prove the environment works inside its container: GPU, torch, nvcc, shm, ulimits (--perf: and how fast)."""
+    """Prove the environment works inside its container: GPU, torch, nvcc, shm, ulimits (--perf: and how fast).
+    With --cluster: on every node (GPUs, CUDA, matmul, shm, memlock, cross-node all-reduce)."""
     from dlbox.report import exit_code, print_checks
+
+    if cluster:
+        from dlbox.commands.cluster import verify_cluster
+
+        raise typer.Exit(verify_cluster(cluster, path, nodes, gpus_per_node, as_json=as_json))
 
     if here:
         checks = workflow.verify_here(python, require_gpu=require_gpu, perf=perf, raw_dir=raw)

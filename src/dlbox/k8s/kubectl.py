@@ -91,7 +91,7 @@ def host_from_gfd(nodes: tuple[dict, ...]):
     """The lowest driver and every compute capability of the GPU nodes → a Host for the resolver."""
     from packaging.version import Version
 
-    from dlbox.gpu.nvidia_smi import DriverFacts, Gpu, cuda_max_for_driver
+    from dlbox.host.nvidia_smi import DriverFacts, Gpu, cuda_max_for_driver
     from dlbox.host import EngineFacts, Host
 
     if not nodes:

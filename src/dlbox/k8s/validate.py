@@ -71,11 +71,8 @@ def validate(docs: list[dict], versions: tuple[str, ...] = DEFAULT_VERSIONS) -> 
 
 
 def _builtin(doc: dict, kind: str, name: str, version: str) -> list[Problem]:
-    try:
-        import kubernetes_validate
-    except ImportError:
-        raise K8sError("kubernetes-validate is not installed (it holds the Kubernetes schemas)",
-                       fix="pip install 'kubernetes-validate>=1.30'") from None
+    import kubernetes_validate
+
     against = f"Kubernetes {version}"
     try:
         kubernetes_validate.validate(doc, version, strict=True)
