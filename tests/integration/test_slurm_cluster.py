@@ -36,6 +36,8 @@ def world(docker_engine, tmp_path_factory):
                DLBOX_SSH_CONFIG=os.environ["DLBOX_TEST_SLURM_SSH_CONFIG"], EPOCHS="2")
     project = tmp_path_factory.mktemp("slurm") / "digits"
     shutil.copytree(ROOT / "examples" / "digits", project, ignore=shutil.ignore_patterns(".dlbox", "outputs"))
+    toml = project / "dlbox.toml"
+    toml.write_text(toml.read_text().replace('shm = "host"', 'shm = "host"\nenv = { EPOCHS = "2" }'))
     dlbox("cluster", "add", "t", "--slurm", "local", "--shared-dir", os.environ["DLBOX_TEST_SLURM_SHARED"], env=env)
     return {"env": env, "project": project, "dir": Path(w)}
 
@@ -85,6 +87,7 @@ def check_ddp(world, job: str) -> str:
     ranks = re.findall(r"rank=(\d)/2 host=(n\d) .* params_sum=(\S+) params_equal_across_ranks=(\w+)", log)
     assert sorted(r[0] for r in ranks) == ["0", "1"] and {r[1] for r in ranks} == {"n1", "n2"}, log[-3000:]
     assert all(r[3] == "True" for r in ranks) and len({r[2] for r in ranks}) == 1
+    assert "first step done" in log
     return log
 
 
@@ -118,6 +121,20 @@ def test_cancel_leaves_no_container_on_any_node(world):
     assert node_containers(world, "n1", job) == [] and node_containers(world, "n2", job) == []
 
 
+def test_login_node_over_ssh_and_render_only(world):
+    """The login node reached with ssh (sshd on the test cluster's head address): probe, jobs, --render."""
+    env = world["env"]
+    dlbox("cluster", "add", "s", "--slurm", os.environ["DLBOX_TEST_SLURM_LOGIN"], "--shared-dir",
+          os.environ["DLBOX_TEST_SLURM_SHARED"], "--no-probe", env=env)
+    assert re.search(r"n2\s+docker, oci", dlbox("cluster", "probe", "s", env=env).stdout)
+    dlbox("jobs", "--cluster", "s", env=env)
+    script = dlbox("submit", "-c", "s", "-N", "2", "--runtime", "oci", "--render", "-C", str(world["project"]),
+                   "--", "python", "train_ddp.py", env=env).stdout
+    assert script.startswith("#!/bin/bash\n#SBATCH --job-name=dlbox-digits\n#SBATCH --nodes=2")
+    assert subprocess.run(["bash", "-n"], input=script, text=True).returncode == 0
+    assert "export EPOCHS=2" in script
+
+
 def test_broken_node_fails_preflight_by_name(world):
     holder = (world["dir"] / "nodes" / "n2" / "holder.pid").read_text().strip()
     # n2's /dev/shm becomes 1 MiB (what a default Docker --shm-size 64m or a full tmpfs look like to NCCL)
@@ -140,7 +157,7 @@ def test_bad_input_is_one_line(world):
         (("submit", "-c", "t", "-N", "2", "--runtime", "pyxis", "-C", str(world["project"]), "--", "python", "x.py"),
          "runtime pyxis is missing on node(s) n1, n2 of cluster t"),
         (("cluster", "add", "x", "--slurm", "root@10.253.0.99", "--shared-dir", "/tmp"), "Cannot reach root@10.253.0.99 over SSH"),
-        (("cluster", "logs", "999999", "--cluster", "t"), "no log for job 999999"),
+        (("cluster", "logs", "999999", "--cluster", "t"), "no log for job 999999 on t: slurm_load_jobs error: Invalid job id"),
     ]:
         proc = dlbox(*args, env=env, check=False, timeout=120)
         assert proc.returncode != 0 and message in proc.stderr, (args, proc.stderr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -111,19 +112,18 @@ def test_bad_input_is_one_line_naming_the_field(bad, message):
 
 
 def test_api_resources_and_gpu_feature_discovery_labels():
+    """GFD labels recorded from two real clusters (tests/fixtures/gfd/SOURCES.md) → the cluster's Host."""
     assert parse_api_resources("jobs.batch\njobsets.jobset.x-k8s.io\npods\n") == ("job", "jobset")
-    nodes = {"items": [
-        {"metadata": {"name": "a100-1", "labels": {
-            "nvidia.com/cuda.driver.major": "550", "nvidia.com/cuda.driver.minor": "54", "nvidia.com/cuda.driver.rev": "15",
-            "nvidia.com/gpu.compute.major": "8", "nvidia.com/gpu.compute.minor": "0",
-            "nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB", "nvidia.com/gpu.count": "8"}}},
-        {"metadata": {"name": "h100-1", "labels": {
-            "nvidia.com/cuda.driver.major": "570", "nvidia.com/cuda.driver.minor": "133", "nvidia.com/cuda.driver.rev": "20",
-            "nvidia.com/gpu.compute.major": "9", "nvidia.com/gpu.compute.minor": "0",
-            "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3", "nvidia.com/gpu.count": "8"}}},
-        {"metadata": {"name": "cpu-1", "labels": {"kubernetes.io/os": "linux"}}}]}
+    gfd = Path(__file__).resolve().parent.parent / "fixtures" / "gfd"
+    t4 = yaml.safe_load((gfd / "openshift-t4-450.80.02.yaml").read_text())
+    rke2 = json.loads((gfd / "rke2-940mx-550.120.json").read_text())
+    nodes = {"items": [{"metadata": {"name": "worker03", "labels": t4}},
+                       {"metadata": {"name": "rke2-gpu", "labels": rke2}},
+                       {"metadata": {"name": "cpu-1", "labels": {"kubernetes.io/os": "linux"}}}]}
     parsed = parse_gfd_nodes(json.dumps(nodes))
-    assert [n["name"] for n in parsed] == ["a100-1", "h100-1"]
+    assert [(n["name"], n["driver"], n["compute_cap"]) for n in parsed] == [
+        ("worker03", "450.80.02", "7.5"), ("rke2-gpu", "550.120", "5.0")]
     host = host_from_gfd(parsed)
-    assert host.driver.driver_version == "550.54.15"
-    assert {g.compute_cap for g in host.driver.gpus} == {"8.0", "9.0"}
+    assert host.driver.driver_version == "450.80.02" and "worker03" in host.driver.source
+    assert {g.compute_cap for g in host.driver.gpus} == {"7.5", "5.0"}
+    assert host.driver.cuda_max and host.driver.cuda_max.startswith("11.")

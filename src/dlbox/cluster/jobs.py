@@ -18,7 +18,7 @@ from typing import Callable
 from dlbox import __version__
 from dlbox.cluster import config, images, probe
 from dlbox.cluster.config import Cluster, ClusterError
-from dlbox.cluster.login import Login, dq, q
+from dlbox.cluster.login import Login, dq, last_line, q
 from dlbox.cluster.runtime import LABEL_JOB
 from dlbox.cluster.sbatch import JobPlan, render
 from dlbox.cluster.slurm import JOB_PREFIX, MIN_SLURM_OCI, JobRow, Slurm, check_job_id, parse_version, require_version
@@ -84,7 +84,17 @@ def plan_job(cluster: Cluster, facts: probe.ClusterFacts, b: Built, req: Request
                    gpus_per_node=req.gpus_per_node, runtime=rt, image=b.image, image_id="", workdir=run_dir,
                    shared_dir=facts.shared_dir, command=command, user=user, partition=cluster.partition,
                    time=req.time, exclude=req.exclude, preflight=req.preflight, run=run,
-                   min_shm_gib=1.0, reasons=tuple(reasons))
+                   min_shm_gib=1.0, extra_env=run_env(plan), reasons=tuple(reasons))
+
+
+def run_env(plan) -> tuple[tuple[str, str], ...]:
+    """[run] env of dlbox.toml, into every node's container (the submitting shell's own environment
+    is not: it may hold tokens)."""
+    env = tuple(sorted(dict(plan.run.env).items()))
+    for k, _ in env:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k):
+            raise ClusterError(f"[run] env name {k!r} is not a shell variable name", fix="use letters, digits and _")
+    return env
 
 
 def submit(cluster: Cluster, facts: probe.ClusterFacts, b: Built, req: Request, *, render_only: bool = False,
@@ -168,8 +178,13 @@ def logs(job: str, cluster_name: str | None, *, tail: int | None = None) -> str:
 
 
 def log_path_from_scontrol(cluster: Cluster, job: str) -> str:
-    out = Login(cluster).check(q(["scontrol", "-o", "show", "job", job]), what=f"scontrol show job {job}",
-                               fix="a finished job's log path is only known for jobs dlbox submitted from here")
+    login = Login(cluster)
+    proc = login.sh(q(["scontrol", "-o", "show", "job", job]), what=f"scontrol show job {job}")
+    if proc.returncode != 0:
+        raise ClusterError(f"no log for job {job} on {cluster.name}: {last_line(proc.stderr) or 'Slurm does not know it'}",
+                           fix=f"dlbox jobs --cluster {cluster.name} lists the running ones; Slurm forgets finished "
+                               "jobs after MinJobAge, dlbox remembers the ones it submitted from here")
+    out = proc.stdout.decode(errors="replace")
     m = re.search(r"StdOut=(\S+)", out)
     if not m:
         raise ClusterError(f"scontrol does not say where job {job} writes its log", fix="ask sacct -j JOB")
