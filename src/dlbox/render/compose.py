@@ -1,4 +1,4 @@
-"""Plan → `compose.yaml` (a dict, serialised by a tiny YAML emitter).
+"""Plan → `compose.yaml` (a dict, serialised by a tiny YAML emitter, or merged into the user's file).
 
 Why YAML and not JSON (which is YAML 1.2 and which compose reads too): users open this file to
 add services next to ours, and a block-style file with a header comment is what they expect.
@@ -7,14 +7,23 @@ lists, str, int, bool, None. Every string is written double-quoted with JSON esc
 YAML's double-quoted style reads the same way; so "127.0.0.1:8888:8888" can never turn into a
 YAML 1.1 sexagesimal number and "no"/"on" never into booleans.
 
+An existing `compose.yaml` is merged, not replaced (`merge_compose`): ruamel.yaml's round-trip
+mode keeps the user's comments, other services, anchors and top-level keys; our service's keys
+are set (double-quoted, as above) and keys only the user set on it are kept.
+
 Contract: `compose_dict` never probes; the caller passes the image tag and the CA bundle file.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from typing import Any
+
+from ruamel.yaml import YAML, YAMLError
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from dlbox.plan import Plan
 from dlbox.plan.layout import CA_ENV, CA_TARGET, STAGE
@@ -123,12 +132,24 @@ def _scalar(v: Any) -> str:
     if isinstance(v, int):
         return str(v)
     if isinstance(v, str):
-        return json.dumps(v)
+        return _quote(v)
     raise TypeError(f"to_yaml: unsupported value {v!r} ({type(v).__name__})")
 
 
+_SURROGATES = re.compile(r"\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})")
+
+
+def _quote(s: str) -> str:
+    """A YAML double-quoted scalar: JSON's escapes, except that a character beyond U+FFFF is one
+    `\\UXXXXXXXX` escape (YAML does not join JSON's surrogate pairs: an emoji came back as two)."""
+    def joined(m: re.Match) -> str:
+        return "\\U%08x" % (0x10000 + ((int(m[1], 16) - 0xD800) << 10) + (int(m[2], 16) - 0xDC00))
+
+    return _SURROGATES.sub(joined, json.dumps(s))
+
+
 def _key(k: str) -> str:
-    return k if _PLAIN_KEY.match(k) and k.lower() not in ("y", "n", "yes", "no", "on", "off", "true", "false", "null") else json.dumps(k)
+    return k if _PLAIN_KEY.match(k) and k.lower() not in ("y", "n", "yes", "no", "on", "off", "true", "false", "null") else _quote(k)
 
 
 def _lines(v: Any, indent: int) -> list[str]:
@@ -165,3 +186,66 @@ def to_yaml(d: dict, *, header: str = "") -> str:
 
 def render_compose(plan: Plan, *, image: str, ca_bundle: str | None = None, spec_file: str = "dlbox.toml") -> str:
     return to_yaml(compose_dict(plan, image=image, ca_bundle=ca_bundle), header=HEADER.format(spec_file=spec_file))
+
+
+# -- merging into an existing file ------------------------------------------------------------
+
+
+_EXCLUSIVE = (("ipc", "shm_size"),)
+
+
+def _round_trip() -> YAML:
+    yaml = YAML()  # round-trip: comments, key order, anchors and the user's quoting survive
+    yaml.preserve_quotes = True
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.width = 4096
+    return yaml
+
+
+def _quoted(v: Any) -> Any:
+    """Our values as ruamel nodes written the way `to_yaml` writes them: every string double-quoted."""
+    if isinstance(v, dict):
+        out = CommentedMap()
+        for k, val in v.items():
+            key = str(k)
+            out[key if _key(key) == key else DoubleQuotedScalarString(key)] = _quoted(val)
+        return out
+    if isinstance(v, list):
+        return CommentedSeq(_quoted(x) for x in v)
+    if isinstance(v, str):
+        return DoubleQuotedScalarString(v)
+    return v
+
+
+def merge_compose(old_text: str, ours: dict[str, Any]) -> str:
+    """OURS (a `compose_dict`) merged into the compose file OLD_TEXT. ValueError when OLD_TEXT is
+    not a compose file dlbox can merge into (not YAML, not a mapping, `services` not a mapping)."""
+    yaml = _round_trip()
+    try:
+        doc = yaml.load(old_text)
+    except YAMLError as exc:
+        raise ValueError(f"it is not valid YAML ({str(exc).splitlines()[0]})") from None
+    if doc is None:
+        doc = CommentedMap()
+    if not isinstance(doc, dict):
+        raise ValueError("its top level is not a mapping")
+    if doc.get("services") is None:
+        doc["services"] = CommentedMap()
+    services = doc["services"]
+    if not isinstance(services, dict):
+        raise ValueError("its `services` is not a mapping")
+    for name, svc in ours["services"].items():
+        if isinstance(services.get(name), dict):
+            theirs = services[name]
+            for a, b in _EXCLUSIVE:     # --ipc=host and --shm-size: ours decides which
+                if a in svc:
+                    theirs.pop(b, None)
+                if b in svc:
+                    theirs.pop(a, None)
+            for k, v in _quoted(svc).items():
+                theirs[k] = v
+        else:
+            services[name] = _quoted(svc)
+    buf = io.StringIO()
+    yaml.dump(doc, buf)
+    return buf.getvalue()
