@@ -194,3 +194,15 @@ def test_the_checker_sees_function_local_and_relative_imports(tmp_path):
     modules = {"dlbox.host.m": mod, "dlbox.engine.docker": mod, "dlbox.cli": mod, "dlbox.errors": mod}
     found = imports_of("dlbox.host.m", mod, modules)
     assert set(found) == {"dlbox.engine.docker", "dlbox.errors"}
+
+
+def test_readme_code_map_names_every_room():
+    readme = (PACKAGE.parents[1] / "README.md").read_text()
+    code_map = readme[readme.index("## Code map"):]
+    code_map = code_map[: code_map.find("\n## ", 5) if "\n## " in code_map[5:] else len(code_map)]
+    rooms = sorted({part(m) for m in all_modules()} - {"__init__"})
+    missing = [r for r in rooms if f"src/dlbox/{r}" not in code_map and f"`{r}.py`" not in code_map]
+    assert not missing, f"README's code map does not name {missing}"
+    order = " > ".join(", ".join(names) for names in LAYERS)
+    flat = " ".join(code_map.split())
+    assert " ".join(order.split()) in flat, "README's code map states the layering of LAYERS"
