@@ -84,7 +84,12 @@ CASES = [
     ("runtime-535", drv("535.104.05", "8.6"), R(), None,
      ("debian:bookworm-slim", "torch==2.14.1+cu126", "12.6", False, None)),
     # pinned old torch on a new driver: 2.3.1 newest full variant on 12.4 is cu121 [torch 2.3.1]
+    # pinned 2.3.1 on 550: cu121 exists but PyTorch's 2.3 release matrix lists 12.1 as experimental,
+    # 11.8 as stable [torch.json 2.3.1 variants' `stable`], so the stable, fully supported cu118
     ("pin-2.3.1-550", drv("550.54.15", "8.6"), R(torch="2.3.1"), None,
+     ("nvidia/cuda:11.8.0-base-ubuntu22.04", "torch==2.3.1+cu118", "11.8", False, None)),
+    # ... and cu121 when asked for by CUDA
+    ("pin-2.3.1-cuda12.1-550", drv("550.54.15", "8.6"), R(torch="2.3.1", cuda="12.1"), None,
      ("nvidia/cuda:12.1.1-base-ubuntu22.04", "torch==2.3.1+cu121", "12.1", False, None)),
     # pinned 2.3.1 on 470: cu118 via minor compat [torch 2.3.1, minor_compat 11]
     ("pin-2.3.1-470", drv("470.199.02", "8.6"), R(torch="2.3.1"), None,
@@ -93,8 +98,9 @@ CASES = [
     ("cuda-12.1-on-580", drv("580.65.06", "8.0"), R(cuda="12.1"), None,
      ("nvidia/cuda:12.1.1-base-ubuntu22.04", "torch==2.5.1+cu121", "12.1", False, None)),
     # torch 2.0.1 on 530 (12.1): cu118 full [torch 2.0.1]; 11.8.0-base-ubuntu22.04 exists
+    # pinned 2.0.1 on 530: 11.7 is 2.0's stable CUDA, 11.8 its experimental one [torch.json 2.0.1 `stable`]
     ("pin-2.0.1-530", drv("530.30.02", "8.6"), R(torch="2.0.1"), None,
-     ("nvidia/cuda:11.8.0-base-ubuntu22.04", "torch==2.0.1+cu118", "11.8", False, None)),
+     ("nvidia/cuda:11.7.1-base-ubuntu22.04", "torch==2.0.1+cu117", "11.7", False, None)),
     # Python 3.10 -> ubuntu22.04's own python3 [images os_python ubuntu22.04 3.10]
     ("py3.10-560", drv("560.35.03", "8.6"), R(python="3.10"), None,
      ("nvidia/cuda:12.6.3-base-ubuntu22.04", "torch==2.14.1+cu126", "12.6", False, None)),
@@ -163,11 +169,13 @@ ERRORS = [
     # torch 2.13 has only cu126/cu130/cu132 [torch 2.13.0]; 470 is below the 12.x floor 525.60.13
     ("2.13-on-470", drv("470.199.02", "8.6"), R(torch="2.13.0"), ["525.60.13", "2.7.1+cu118"]),
     # 5090 (12.0) with torch 2.6: no Blackwell kernels before 2.7 cu128 [torch_arch 2.6 cu118/cu124/cu126]
-    ("5090-torch-2.6", smi("rtx5090-570.153.02.txt"), R(torch="2.6.0"), ["12.0", "2.11.0+cu128"]),
+    # nearest to the pin first: 2.7.0+cu128 is the first release with sm_120 kernels [torch_arch 2.7 cu128]
+    ("5090-torch-2.6", smi("rtx5090-570.153.02.txt"), R(torch="2.6.0"), ["12.0", "use torch 2.7.0+cu128"]),
     # GTX 960 forced to CUDA 13: CUDA 13 dropped sm_50-70 [torch_arch cu130]
     ("gtx960-cuda13", smi("gtx960-580.82.09.txt"), R(cuda="13.0"), ["5.2", "cu126"]),
     # driver 440 (10.2): only Python <= 3.10 torch (1.12.1+cu102) works [torch 1.12.1]
-    ("440-py3.11", drv("440.33.01", "7.5"), R(), ["1.12.1+cu102", "3.7-3.10"]),
+    # ... and the driver that unlocks a wheel for 3.11: the 11.x minor-compat floor [minor_compat 11]
+    ("440-py3.11", drv("440.33.01", "7.5"), R(), ["1.12.1+cu102", 'python = "3.10"', "driver >= 450.80.02"]),
     # a version the catalog does not list
     ("unknown-torch", drv("550.54.15", "8.6"), R(torch="9.9.9"), ["not in the catalog"]),
     # torch 2.1.0 stops at Python 3.11 [torch 2.1.0]

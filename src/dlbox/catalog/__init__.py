@@ -71,8 +71,9 @@ class Variant(BaseModel):
     model_config = _FROZEN
     name: str  # "cu126" | "cpu"
     cuda: str | None
-    status: str  # verified | unverified | experimental
+    status: str  # verified | unverified | experimental: does the wheel exist (per the sources)
     note: str = ""
+    stable: bool | None = None  # in PyTorch's release matrix: True stable, False experimental, None no matrix
 
 
 class TorchRow(_Row):

@@ -1,0 +1,161 @@
+"""What to say when the GPU decision cannot be made: the nearest setting that works.
+
+Pure, like plan/gpu.py: every suggestion is computed from the catalog rows it names, so a
+refusal can be checked the same way a decision can.
+"""
+
+from __future__ import annotations
+
+from dlbox.catalog import Catalog, load, vkey
+from dlbox.errors import PlanError
+from dlbox.plan.gpu_rules import candidates, covers, devel_ok, driver_for, py_ok
+
+JETSON_ROUTE = ("use NVIDIA's L4T containers as the base (base = \"nvcr.io/nvidia/l4t-jetpack:<your L4T release, "
+                "see /etc/nv_tegra_release>\", or dusty-nv/jetson-containers images) with torch = \"none\", "
+                "or gpu = false for CPU wheels")
+
+
+def _newest_first(rows):
+    return sorted(rows, key=lambda r: vkey(r.version), reverse=True)
+
+
+def _nearest_first(rows, pinned: str | None):
+    if not pinned:
+        return _newest_first(rows)
+    p = vkey(pinned)
+    return sorted(rows, key=lambda r: (abs(vkey(r.version)[0] - p[0]) * 1000 + abs(vkey(r.version)[1] - p[1]),
+                                       vkey(r.version) < p))
+
+
+def refuse_aarch64(driver, req) -> None:
+    cat = load()
+    name = next((g.name for g in driver.gpus), "this GPU")
+    major = int(driver.driver_version.split(".")[0]) if driver.driver_version else 0
+    ngc = [r for r in cat.ngc if r.min_driver_branch and r.min_driver_branch <= major]
+    newest = max(ngc, key=lambda r: r.container) if ngc else None
+    hint = f" (the newest whose driver floor this driver meets: {newest.image} [ngc_pytorch.json {newest.container}])" \
+        if newest else ""
+    raise PlanError(
+        f"{name} runs on an aarch64 host ({driver.arch_from}): dlbox's catalog has no sourced rows for torch's "
+        "aarch64 CUDA wheels (their architecture lists differ from the x86_64 wheels'), so it will not guess one",
+        fix=f"use an NVIDIA NGC PyTorch container as the base: base = \"nvcr.io/nvidia/pytorch:<YY.MM>-py3\"{hint} "
+            "with torch = \"none\" (check that its tag has a linux/arm64 image), or gpu = false for CPU wheels",
+    )
+
+
+def refuse_jetson(driver) -> None:
+    name = next((g.name for g in driver.gpus), "a Jetson")
+    raise PlanError(
+        f"{name} is a Jetson (L4T driver {driver.driver_version or '?'}): its driver is not a desktop/data-center "
+        "branch and PyPI/download.pytorch.org CUDA wheels are not built for its integrated GPU",
+        fix=JETSON_ROUTE)
+
+
+def refuse_devel(cat: Catalog, req, driver, cuda_max, caps) -> None:
+    """flavor=devel (or a CUDA-compiling dependency) needs nvcc; say which torch gets one here."""
+    rows = [r for r in _newest_first(cat.torch) if py_ok(r, req.python)]
+    ok = next((c for c in candidates(cat, rows, "auto", driver, cuda_max, caps) if devel_ok(cat, c, req.python)), None)
+    what = f"torch {req.torch}" if req.torch != "auto" else f"torch for Python {req.python}"
+    fix = (f'torch = "{ok.row.version}" ({ok.variant.name}: nvidia/cuda devel images for CUDA {ok.variant.cuda} start '
+           f"on this driver) [torch.json {ok.row.version}]" if ok else "no catalogued torch has one for this driver")
+    raise PlanError(
+        f"{what} needs nvcc (flavor = \"devel\" or a CUDA-compiling dependency), i.e. an nvidia/cuda devel image "
+        f"whose CUDA driver {driver.driver_version} accepts (<= {cuda_max}); none serves this torch's wheels",
+        fix=fix + f"; or upgrade the driver; or flavor = \"runtime\" without CUDA-compiling dependencies")
+
+
+def _mixed_advice(cat: Catalog, req, driver, cuda_max) -> str:
+    """For rigs whose GPUs no single wheel covers: name each GPU and a wheel for it."""
+    parts = []
+    for g in driver.gpus:
+        if not g.compute_cap:
+            continue
+        rows = [r for r in _newest_first(cat.torch) if py_ok(r, req.python)]
+        c = next(iter(candidates(cat, rows, "auto", driver, cuda_max, [g.compute_cap])), None)
+        if c:
+            parts.append(f'GPU {g.index} ({g.name}, {g.compute_cap}): [run] gpus = "device={g.index}" '
+                         f"(CUDA_VISIBLE_DEVICES={g.index}) with torch {c.row.version}+{c.variant.name}")
+    return "no single wheel covers every GPU here; choose: " + "; ".join(parts) if parts else ""
+
+
+def refuse_arch(cat: Catalog, req, driver, cuda_max, caps, refused) -> None:
+    version, variant, bad = refused[0]
+    pinned = req.torch if req.torch not in ("auto", "none") else None
+    rows = [r for r in _nearest_first(cat.torch, pinned) if py_ok(r, req.python)]
+    works = []
+    for c in candidates(cat, rows, "auto", driver, cuda_max, caps, experimental=True):
+        label = f"torch {c.row.version}+{c.variant.name}"
+        if c.variant.stable is False:
+            label += f' (experimental in PyTorch\'s release matrix: cuda = "{c.variant.cuda}")'
+        if label not in works:
+            works.append(label)
+    fix = ("use " + ", or ".join(works[:3]) + (" (nearest to the pin first)" if pinned else "")) if works else ""
+    if not works and len(set(caps)) > 1:
+        fix = _mixed_advice(cat, req, driver, cuda_max)
+    if not fix:
+        fix = "no catalogued torch has kernels for this GPU on this driver; upgrade the driver"
+    raise PlanError(
+        f"GPU compute capability {', '.join(sorted(set(bad)))} has no kernels in torch {version}+{variant} "
+        "[torch_arch.json] (it would fail inside with 'no kernel image is available for execution on the device')",
+        fix=fix)
+
+
+def _unlocking_driver(cat: Catalog, py: str, caps) -> tuple[str, str] | None:
+    """(driver, 'torch X+cuYY') for the lowest driver that runs some wheel for this Python and GPUs."""
+    best = None
+    for row in cat.torch:
+        if not py_ok(row, py):
+            continue
+        for v in row.variants:
+            arch = v.cuda and cat.arch_row(row.version, v.name)
+            if not v.cuda or v.status != "verified" or v.stable is False or not arch:
+                continue
+            if not all(covers(arch.archs, arch.ptx, c) for c in caps):
+                continue
+            d = driver_for(cat, v.cuda)
+            # the lowest driver; at that driver, the newest torch it unlocks
+            if d and (best is None or (vkey(d), [-x for x in vkey(row.version)])
+                      < (vkey(best[0]), [-x for x in vkey(best[2])])):
+                full = cat.cuda_row(v.cuda).min_driver_linux
+                note = f" (minor-version compatibility; full CUDA {v.cuda} from {full})" if full and full != d else ""
+                best = (d, f"torch {row.version}+{v.name}{note} [cuda_driver.json {v.cuda}]", row.version)
+    return (best[0], best[1]) if best else None
+
+
+def refuse_driver(cat: Catalog, req, driver, cuda_max, caps) -> None:
+    """No wheel runs on this (old) driver: the driver that unlocks one, and a Python that works now."""
+    if req.torch not in ("auto", "none") and cat.torch_row(req.torch) is None:
+        raise PlanError(f"torch {req.torch} is not in the catalog [torch.json]",
+                        fix="run `dlbox catalog` for the known versions, or put its wheel in find_links")
+    asked = cat.torch_row(req.torch) if req.torch not in ("auto", "none") else None
+    what = f"torch {req.torch}" if asked else f"torch for Python {req.python}"
+    if req.cuda != "auto":
+        what += f" with CUDA {req.cuda}"
+    need = ""
+    if req.cuda != "auto" and cat.cuda_row(req.cuda) and cat.cuda_row(req.cuda).min_driver_linux:
+        need = f"driver >= {cat.cuda_row(req.cuda).min_driver_linux} for CUDA {req.cuda} [cuda_driver.json {req.cuda}]"
+    elif asked:
+        ds = [(vkey(d), d, v) for v in asked.variants if v.cuda and (d := driver_for(cat, v.cuda))]
+        if ds:
+            _, d, v = min(ds, key=lambda x: x[0])
+            need = f"driver >= {d} for {v.name} [cuda_driver.json {v.cuda}]"
+    pythons = [r.python for r in cat.cpu_bases]
+    here = []
+    for py in sorted(pythons, key=vkey, reverse=True):
+        rows = [r for r in _newest_first(cat.torch) if py_ok(r, py)]
+        c = next(iter(candidates(cat, rows, "auto", driver, cuda_max, caps)), None)
+        if c:
+            here.append(f'python = "{py}" gives torch {c.row.version}+{c.variant.name} [torch.json {c.row.version}]')
+            break
+    unlock = _unlocking_driver(cat, req.python, caps)
+    fixes = []
+    if need:
+        fixes.append(f"upgrade to {need}")
+    elif unlock:
+        fixes.append(f"a driver >= {unlock[0]} unlocks {unlock[1]} for Python {req.python}")
+    fixes += here
+    fix = "; or ".join(fixes)
+    if not here:
+        fix += ("; " if fix else "") + (f"no Python dlbox provides ({', '.join(sorted(pythons, key=vkey))}) has a CUDA "
+                                        "wheel that runs on this driver: upgrade the driver, or gpu = false for CPU wheels")
+    raise PlanError(f"{what} cannot run on driver {driver.driver_version} (CUDA <= {cuda_max})", fix=fix)
