@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import resource
+import shutil
 import subprocess
 import tarfile
 from pathlib import Path
@@ -43,11 +44,20 @@ def test_engine_info_is_handed_in_never_fetched():
 
 
 def test_the_server_capture_script_replays_this_machine(tmp_path):
-    # the exact script `observe_server` sends over ssh, run here by sh: a server is a root
-    out = subprocess.run(["sh", "-c", capture_script()], capture_output=True, check=True, timeout=60).stdout
-    unpack(out, tmp_path)
+    # the exact script `observe_server` sends over ssh, run here by sh: a server is a root.
+    # PATH holds only the shell tools it needs, so no nvidia-smi of this machine is ever run.
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for name in ("sh", "mktemp", "mkdir", "cat", "cp", "tar", "rm", "id", "sed", "printf", "uname"):
+        if shutil.which(name):
+            (tools / name).symlink_to(shutil.which(name))
+    out = subprocess.run(["sh", "-c", capture_script()], capture_output=True, check=True, timeout=60,
+                         env={"PATH": str(tools), "HOME": os.environ.get("HOME", "")}).stdout
+    unpack(out, tmp_path / "root")
+    tmp_path = tmp_path / "root"
     root = SysRoot(tmp_path)
     assert root.ids() == (os.getuid(), os.getgid())
+    assert root.command("nvidia-smi").returncode == 127  # not on the test PATH: never run here
     hard = resource.getrlimit(resource.RLIMIT_MEMLOCK)[1]
     assert root.memlock_hard_kib() == (None if hard == resource.RLIM_INFINITY else hard // 1024)
     assert root.home() == os.environ.get("HOME", "")
