@@ -6,7 +6,7 @@ Each function returns a result; `dlbox.commands.core` prints it.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -37,6 +37,7 @@ from dlbox.host.sysroot import SysRoot
 from dlbox.plan import Overrides, Plan, find_links_dirs, resolve
 from dlbox.plan.layout import container_name
 from dlbox.spec import Spec, load_spec
+from dlbox.spec.declared import Declared, read_declared
 
 Say = Callable[[str], None]
 
@@ -56,6 +57,7 @@ class Project:
     plan: Plan
     docker: Docker | None
     availability: Availability | None = None
+    declared: Declared | None = None
 
     @property
     def spec_file(self) -> str:
@@ -73,13 +75,31 @@ def observe_for(spec: Spec, docker: Docker | None, root: SysRoot | None = None) 
 def load_project(path: str | Path = ".", *, docker: Docker | None = None, overrides: Overrides = Overrides(),
                  host: Host | None = None, check_images: bool = False, say: Say = _stderr) -> Project:
     """Spec → Host → Plan. With `docker`, engine facts count; with `check_images` too, whether
-    the preferred base image can be had (local or pulled now) decides between it and the fallback."""
+    the preferred base image can be had (local or pulled now) decides between it and the fallback.
+    What the project declares (requirements, pyproject, …) is read here and is a plan input."""
     spec = load_spec(path)
+    declared = read_declared(spec.project_dir, requirements=spec.env.requirements)
     if host is None:
         host = observe_for(spec, docker)
     availability = Availability(docker, say=say) if docker is not None and check_images else None
-    plan = resolve(spec, host, overrides=overrides, image_available=availability)
-    return Project(spec, host, plan, docker, availability)
+    plan = resolve(spec, host, overrides=overrides, image_available=availability, declared=declared)
+    return Project(spec, host, plan, docker, availability, declared)
+
+
+def ensure_lock(p: Project, *, force: bool = False, say: Say = _stderr):
+    """The plan's lock file, made when missing or stale (its inputs changed), then attached to
+    the plan so the build installs exactly it. Returns engine.lockfile.LockResult."""
+    from dlbox.engine.lockfile import lock
+    from dlbox.plan.lock import LockRef
+
+    result = lock(p.plan, p.declared, project_dir=p.spec.project_dir, local_wheels=p.host.local_wheels,
+                  force=force, say=say)
+    if result.wrote:
+        say(f"locked {len(result.locked.pins)} packages into {result.path.name} in {result.seconds:.1f} s")
+    for line in result.said:
+        say(line)
+    p.plan = replace(p.plan, build=replace(p.plan.build, locked=LockRef.of(result.locked)))
+    return result
 
 
 def observe_server(target: str) -> tuple[Host, Docker]:
@@ -105,9 +125,10 @@ def plan_host(spec: Spec, *, server: str | None = None, root: Path | None = None
 def load_server_project(path: str | Path, target: str, *, overrides: Overrides = Overrides()) -> Project:
     """Plan the project for a server: its driver, its limits, its user; code baked in the image."""
     spec = load_spec(path)
+    declared = read_declared(spec.project_dir, requirements=spec.env.requirements)
     host, docker = observe_server(target)
-    plan = resolve(spec, host, overrides=overrides)
-    return Project(spec, host, plan, docker)
+    plan = resolve(spec, host, overrides=overrides, declared=declared)
+    return Project(spec, host, plan, docker, declared=declared)
 
 
 def server_image(p: Project) -> str:
@@ -123,6 +144,8 @@ def server_image(p: Project) -> str:
 def ensure_image(p: Project, *, force: bool = False, quiet: bool = False, say: Say = _stderr) -> BuildResult:
     assert p.docker is not None
     with project_lock(p.spec.project_dir, "build", say=say):
+        if p.plan.build.locked is None:
+            ensure_lock(p, say=say)
         ensure_base(p.docker, p.plan.build.base_image, p.availability or Availability(p.docker, say=say),
                     mirror=p.plan.build.apt_mirror, say=say)
         return build(p.docker, p.plan,
@@ -242,7 +265,7 @@ def verify(p: Project, image: str, *, require_gpu: bool = False, perf: bool = Fa
 
         pobs, failed = in_container(_probe("verify_perf.py"))
         checks += [failed] if failed else perf_checks(pobs)
-    return checks
+    return checks + verify_imports(p, image)
 
 
 def verify_here(python: str, *, require_gpu: bool = False, perf: bool = False, raw_dir: Path | None = None) -> list:
@@ -282,3 +305,44 @@ def verify_here(python: str, *, require_gpu: bool = False, perf: bool = False, r
         pobs, failed = run("verify_perf.py")
         checks += [failed] if failed else perf_checks(pobs)
     return checks
+
+
+def verify_plan(p: Project) -> dict:
+    """What verify_imports.py checks: the project's top-level dependencies (what a plain install
+    gets) and torch.compile when the project calls it or a compiler is planned."""
+    deps = [d.name for d in (p.declared.deps if p.declared else ()) if d.group is None and d.name and not d.editable]
+    deps += [n for n in _pip_names(p.plan.build.pip) if n not in deps]
+    if p.plan.build.torch is not None and "torch" not in deps:
+        deps.insert(0, "torch")
+    compiler = any(a in ("g++", "build-essential") for a in p.plan.build.apt)
+    wants = bool(p.declared and p.declared.torch_compile)
+    return {"deps": list(dict.fromkeys(deps)), "compile": bool(p.plan.build.torch is not None and (compiler or wants))}
+
+
+def _pip_names(lines) -> list[str]:
+    from dlbox.spec.requirements import requirement_name
+
+    return [n for n in map(requirement_name, lines) if n]
+
+
+def verify_imports(p: Project, image: str) -> list:
+    """Import every top-level dependency inside the image (templates/verify_imports.py)."""
+    import json
+
+    from dlbox.catalog import load as load_catalog
+    from dlbox.doctor.imports import import_checks
+    from dlbox.report import Check
+
+    cfg = verify_plan(p)
+    if not cfg["deps"] and not cfg["compile"]:
+        return []
+    script = (Path(__file__).parent / "templates" / "verify_imports.py").read_text()
+    opts = RunOptions(image=image, command=("python", "-", json.dumps(cfg)), interactive=True, ca_bundle=ca_for(p.plan))
+    proc = p.docker.run(run_argv(p.plan, opts), input=script, check=False, env=run_env(p.plan), timeout=900)
+    try:
+        obs = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+    except (json.JSONDecodeError, IndexError):
+        return [Check("imports", "fail", "the import probe printed no JSON: "
+                      + proc.stderr.decode(errors="replace")[-300:])]
+    builders = frozenset(d.package for d in load_catalog().build_deps)
+    return import_checks(obs, gpu=bool(p.plan.run.gpu_args), cuda_builders=builders)

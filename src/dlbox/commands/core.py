@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -87,11 +88,60 @@ def init(path: Path = PathArg, force: bool = typer.Option(False, "--force", help
     out.print("next: [bold]dlbox plan[/bold] to see the image it resolves to, [bold]dlbox up[/bold] to start it")
 
 
-def render(path: Path = PathArg):
+NvidiaSmiOpt = typer.Option(None, "--nvidia-smi", help="plan for the GPU host whose saved nvidia-smi output this is")
+DriverOpt = typer.Option(None, "--driver", help="plan for this NVIDIA driver version (what-if)")
+CapOpt = typer.Option(None, "--compute-cap", help="a GPU's compute capability, e.g. 8.6 (repeat)")
+TargetOpt = typer.Option(None, "--host", help="user@host[:port]: plan for that server's driver and GPUs (over SSH)")
+
+
+def _planned(path: Path, *, nvidia_smi: Optional[Path], driver: Optional[str], compute_cap: Optional[list[str]],
+             server: Optional[str], docker: Docker | None = None, check_images: bool = False) -> workflow.Project:
+    """The project planned for this host, or for the GPU host the what-if options describe."""
+    from dlbox.spec import load_spec
+
+    spec = load_spec(path)
+    host = workflow.observe_server(server)[0] if server else workflow.observe_for(spec, docker)
+    if server:
+        host = replace(host, server=None)  # its facts, built here
+    if nvidia_smi is not None and not nvidia_smi.is_file():
+        raise typer.BadParameter(f"{nvidia_smi}: no such file", param_hint="--nvidia-smi")
+    from dlbox.host.what_if import what_if
+
+    host = what_if(host, nvidia_smi_text=nvidia_smi.read_text() if nvidia_smi else None,
+                   driver=driver, compute_caps=compute_cap)
+    return workflow.load_project(path, docker=docker, host=host, check_images=check_images, say=_say)
+
+
+def lock(
+    path: Path = PathArg,
+    force: bool = typer.Option(False, "--force", help="resolve again even when the lock is up to date"),
+    nvidia_smi: Optional[Path] = NvidiaSmiOpt, driver: Optional[str] = DriverOpt,
+    compute_cap: Optional[list[str]] = CapOpt, server: Optional[str] = TargetOpt,
+):
+    """Resolve the whole dependency set for the plan's variant into dlbox-<variant>.lock (commit it)."""
+    p = _planned(path, nvidia_smi=nvidia_smi, driver=driver, compute_cap=compute_cap, server=server)
+    _warn(p.plan)
+    result = workflow.ensure_lock(p, force=force, say=_say)
+    t = p.plan.choice.torch
+    torch = next((v for k, v in result.locked.pins.items() if k == "torch"), None)
+    state = "written" if result.wrote else "up to date"
+    out.print(f"{result.path} {state}: {len(result.locked.pins)} packages"
+              + (f", {torch} ({result.locked.source})" if torch else "") + f", {result.seconds:.1f} s")
+    if t is not None and not result.wrote:
+        out.print("[dim]inputs unchanged since it was written; --force resolves again[/dim]")
+
+
+def render(
+    path: Path = PathArg,
+    nvidia_smi: Optional[Path] = NvidiaSmiOpt, driver: Optional[str] = DriverOpt,
+    compute_cap: Optional[list[str]] = CapOpt, server: Optional[str] = TargetOpt,
+):
     """Write .dlbox/Dockerfile (+ its .dockerignore) that plain `docker build` can build."""
     from dlbox.engine.stage import stage_project
 
-    p = workflow.load_project(path, docker=None, say=_say)
+    p = _planned(path, nvidia_smi=nvidia_smi, driver=driver, compute_cap=compute_cap, server=server)
+    _warn(p.plan)
+    workflow.ensure_lock(p, say=_say)
     staged = stage_project(p.plan)
     out.print(f"wrote {staged.dockerfile} and {staged.dockerfile}.dockerignore")
     out.print(f"build it without dlbox: cd {p.spec.project_dir} && DOCKER_BUILDKIT=1 docker build -f .dlbox/Dockerfile .")
@@ -102,9 +152,13 @@ def build(
     bake: bool = typer.Option(False, "--bake", help="also copy the project's code in: an image to ship"),
     force: bool = typer.Option(False, "--force", help="rebuild even when nothing changed"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
+    nvidia_smi: Optional[Path] = NvidiaSmiOpt, driver: Optional[str] = DriverOpt,
+    compute_cap: Optional[list[str]] = CapOpt, server: Optional[str] = TargetOpt,
 ):
-    """Build the project's image (only when an input changed)."""
-    p = _project(path, check_images=True)
+    """Build the project's image (only when an input changed); relocks first when the lock is stale.
+    With --driver/--compute-cap/--nvidia-smi/--host: the image that GPU host will run, built here."""
+    p = _planned(path, nvidia_smi=nvidia_smi, driver=driver, compute_cap=compute_cap, server=server,
+                 docker=Docker(), check_images=True)
     _warn(p.plan)
     image = _built(p, force=force, quiet=quiet)
     if bake:
@@ -234,7 +288,11 @@ def plan(
         host = for_cluster(host, cached(config.get(cluster)))
     host = what_if(host, nvidia_smi_text=nvidia_smi.read_text() if nvidia_smi else None, driver=driver,
                    compute_caps=compute_cap)
-    result = resolve(spec, host, overrides=Overrides(torch=torch, cuda=cuda, flavor=flavor, no_gpu=no_gpu))
+    from dlbox.spec.declared import read_declared
+
+    declared = read_declared(spec.project_dir, requirements=spec.env.requirements)
+    result = resolve(spec, host, overrides=Overrides(torch=torch, cuda=cuda, flavor=flavor, no_gpu=no_gpu),
+                     declared=declared)
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
         return
@@ -296,6 +354,7 @@ def register(app: typer.Typer) -> None:
     passthrough = {"allow_extra_args": True, "ignore_unknown_options": True}
     app.command()(init)
     app.command()(plan)
+    app.command()(lock)
     app.command()(render)
     app.command()(build)
     app.command()(up)

@@ -70,6 +70,25 @@ def stage_links(stage: Path, dirs: tuple[str, ...], h: "hashlib._Hash") -> None:
             h.update(f"link {i} {name} {st.st_size}\n".encode())
 
 
+def _hash_package(project_dir: Path, pkg, h) -> None:
+    """The package's metadata, and with extensions their sources: the image is rebuilt (and the
+    extensions recompiled) when one of these changes; plain code edits need no rebuild."""
+    from dlbox.plan.project_package import EXT_SOURCES, META_FILES
+
+    root = project_dir / pkg.path
+    for name in META_FILES:
+        if (root / name).is_file():
+            h.update(f"meta {name}\n".encode() + (root / name).read_bytes())
+    if not pkg.extensions:
+        return
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in (".git", STAGE, ".venv", "venv", "build", "__pycache__"))
+        for name in sorted(filenames):
+            if name.endswith(EXT_SOURCES):
+                p = Path(dirpath) / name
+                h.update(f"ext {p.relative_to(root)}\n".encode() + p.read_bytes())
+
+
 def stage_project(plan: Plan) -> Staged:
     """Write the project's .dlbox/ (Dockerfile, ignore file, entrypoint, uv, find_links) and
     fingerprint every build input."""
@@ -91,6 +110,11 @@ def stage_project(plan: Plan) -> Staged:
     _link(uv_bin, stage / "bin" / "uv")
     h.update(f"uv {uv_bin.stat().st_size}\n".encode())
     stage_links(stage, plan.build.find_links, h)
-    if plan.requirements_path:
+    _write(stage / "collect_ext.py", (Path(__file__).parent.parent / "templates" / "collect_ext.py").read_text())
+    if plan.build.package is not None:
+        _hash_package(project_dir, plan.build.package, h)
+    if plan.build.locked is not None:
+        h.update(f"lock {plan.build.locked.sha256}\n".encode())   # the image tag follows the lock
+    elif plan.requirements_path:
         h.update(plan.requirements_path.read_bytes())
     return Staged(dockerfile=stage / "Dockerfile", fingerprint=h.hexdigest())

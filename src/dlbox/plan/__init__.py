@@ -21,6 +21,9 @@ from dlbox.errors import PlanError
 from dlbox.host import Host
 from dlbox.plan.gpu import ImageChoice, TorchRequest, choose
 from dlbox.plan.layout import LABEL_DIR, LABEL_PROJECT, WORKSPACE
+from dlbox.plan.project_package import ProjectPackage, plan_project_package, wants_devel
+from dlbox.plan.torch_family import (Pin, Source, asks_from_lines, choose_for_project, family_pins,
+                                     family_sources, project_torch)
 from dlbox.redact import mask_url
 from dlbox.spec import Spec, split_mount
 from dlbox.spec.requirements import requirement_names
@@ -128,6 +131,11 @@ class BuildPlan:
     command: tuple[str, ...] | None
     python_dev: bool = False          # headers for building extensions (devel images)
     no_build_isolation: tuple[str, ...] = ()   # CUDA-compiling packages that import torch while building
+    family: tuple[Pin, ...] = ()      # torch family pins: one torch release, one build (plan.torch_family)
+    family_sources: tuple[Source, ...] = ()  # where the family may come from, best first (dlbox lock tries in order)
+    lock: str | None = None           # the lock file this plan builds from, relative to the project
+    locked: object | None = None      # dlbox.plan.lock.LockRef once `dlbox lock` has run (workflow attaches it)
+    package: ProjectPackage | None = None  # the project's own package, installed editable (plan.project_package)
 
 
 @dataclass(frozen=True)
@@ -187,6 +195,9 @@ class Plan:
         t = self.choice.torch
         build = asdict(self.build)
         build["proxy"] = self.build.proxy.public()
+        if self.build.locked is not None:
+            build["locked"] = {"file": self.build.locked.file, "sha256": self.build.locked.sha256,
+                               "source": self.build.locked.source}
         run = asdict(self.run)
         run["proxy"] = self.run.proxy.for_container().public()
         run["env"] = dict(self.run.env)
@@ -203,6 +214,9 @@ class Plan:
             "gpu": self.choice.gpu,
             "nvcc": self.choice.has_nvcc,
             "fallback_from": self.choice.fallback_from,
+            "family": [p.requirement for p in self.build.family],
+            "family_sources": [s.to_dict() for s in self.build.family_sources],
+            "lock": self.build.lock,
             "reasons": list(self.reasons),
             "warnings": list(self.warnings),
             "build": build,
@@ -233,6 +247,16 @@ FLAVORS = ("runtime", "devel")
 # ---------------------------------------------------------------------------------------------
 
 
+def lock_file_name(choice: ImageChoice) -> str:
+    """One lock per build variant, committed next to dlbox.toml: dlbox-cpu.lock on a laptop,
+    dlbox-cu126.lock for the server (`dlbox lock --driver ...` writes it from anywhere)."""
+    if choice.torch is not None:
+        variant = choice.torch.variant
+    else:
+        variant = f"cu{choice.cuda.replace('.', '')}" if choice.gpu and choice.cuda else "cpu"
+    return f"dlbox-{variant}.lock"
+
+
 def gpu_wanted(spec: Spec) -> bool:
     return str(spec.run.gpus) != "none"
 
@@ -256,8 +280,11 @@ def resolve(
     *,
     overrides: Overrides = Overrides(),
     image_available: Callable[[str], bool] | None = None,
+    declared=None,
 ) -> Plan:
-    """Decide everything. `overrides` are the what-if flags (torch, cuda, flavor, no_gpu)."""
+    """Decide everything. `overrides` are the what-if flags (torch, cuda, flavor, no_gpu);
+    `declared` (dlbox.spec.declared.Declared) is what the project's own files ask for: its
+    torch constraints are inputs here, satisfied or refused before any build."""
     o = overrides
     want_gpu = gpu_wanted(spec) and not o.no_gpu
     packages = requirement_names(spec)
@@ -265,21 +292,36 @@ def resolve(
         torch=o.torch or spec.env.torch,
         cuda=o.cuda or spec.env.cuda,
         python=spec.env.python,
-        flavor=o.flavor or spec.env.flavor,
+        flavor=o.flavor or ("devel" if wants_devel(declared) else spec.env.flavor),
         base=spec.env.base,
         gpu=want_gpu,
         packages=packages,
     )
-    choice = choose(
-        request,
+    wish = project_torch(tuple(declared.deps if declared is not None else ())
+                         + asks_from_lines(spec.env.pip, "dlbox.toml [env] pip"))
+    choice, more_reasons, more_warnings = choose_for_project(request, wish, lambda r: choose(
+        r,
         host.driver if want_gpu else None,
         local_wheels=host.local_wheels,
         image_available=image_available,
-    )
-    reasons = list(choice.reasons)
-    warnings = list(choice.warnings)
+    ))
+    reasons = more_reasons + list(choice.reasons)
+    warnings = list(choice.warnings) + more_warnings
+    family = family_pins(choice.torch.version, wish.members) if choice.torch else ()
+    sources = family_sources(choice.torch, wish.members, gpu=choice.gpu, cuda=choice.cuda, python=choice.python,
+                             local_wheels=host.local_wheels)
+    reasons += [p.why for p in family if p.name != "torch"]
+    if sources:
+        reasons.append("torch family from: " + "; else ".join(s.why for s in sources))
     proxy = _proxy(spec, host)
+    caps = [g.compute_cap for g in (host.driver.gpus if host.driver and choice.gpu else ()) if g.compute_cap]
+    package, pkg_reasons, pkg_apt = plan_project_package(declared, choice, caps)
+    reasons += pkg_reasons
     build = _build_plan(spec, host, choice, proxy, packages, reasons)
+    build = replace(build, family=family, family_sources=sources, lock=lock_file_name(choice), package=package,
+                    apt=tuple(dict.fromkeys(build.apt + tuple(pkg_apt))),
+                    python_dev=build.python_dev or bool(package and package.extensions
+                                                        and build.python_install.startswith("apt:")))
     run = _run_plan(spec, host, choice, proxy, want_gpu, reasons, warnings)
     return Plan(
         project=spec.name,

@@ -108,8 +108,94 @@ def _link_mounts(plan: Plan) -> list[dict]:
     return [{"source": f"{STAGE}/links/{i}", "target": f"{LINKS_DIR}/{i}"} for i, _ in enumerate(plan.build.find_links)]
 
 
-def pip_steps(plan: Plan) -> list[dict]:
+def _locked_source(plan: Plan):
+    """The family source the lock was made with (plan.build.family_sources entry), or None."""
+    kind = plan.build.locked.source
+    return next((s for s in plan.build.family_sources if s.kind == kind), None)
+
+
+def _locked_index_args(plan: Plan) -> list[str]:
+    """Index arguments for installing the lock: the family's index first (uv searches
+    --extra-index-url before --index-url), then the plan's default and extra indexes."""
     b = plan.build
+    src = _locked_source(plan)
+    args = ["--index-url", b.pip_index or "https://pypi.org/simple"]
+    if src is not None and src.kind == "index" and src.index_url:
+        args += ["--extra-index-url", src.index_url]
+    for extra in b.pip_extra_index:
+        args += ["--extra-index-url", extra]
+    for i, _ in enumerate(b.find_links):
+        args += ["--find-links", f"{LINKS_DIR}/{i}"]
+    return args
+
+
+def locked_pip_steps(plan: Plan) -> list[dict]:
+    """Install exactly the lock: torch's closure in its own layer (shared by every project on
+    the same torch build), then the whole lock, --no-deps, hashes checked."""
+    b = plan.build
+    ref = b.locked
+    src = _locked_source(plan)
+    args = _locked_index_args(plan)
+    steps = []
+    if ref.torch_layer:
+        torch_pin = next((p for p in ref.torch_layer if p.startswith("torch==")), "torch")
+        steps.append({
+            "title": f"{torch_pin} and what it needs, pinned by {ref.file} (from {src.why if src else 'the index'}): "
+                     "its own layer, shared by projects on the same torch build",
+            "mounts": _link_mounts(plan),
+            "constraints": [],
+            "args": [shlex.quote(a) for a in args + ["--no-deps"] + list(ref.torch_layer)],
+        })
+    mounts = _link_mounts(plan) + [{"source": ref.file, "target": "/tmp/dlbox/lock.txt"}]
+    steps.append({
+        "title": f"the project's dependencies: exactly {ref.file} (sha256 {ref.sha256[:12]})",
+        "mounts": mounts,
+        "constraints": [],
+        "args": [shlex.quote(a) for a in args + ["--no-deps", "-r", "/tmp/dlbox/lock.txt"]],
+    })
+    return steps
+
+
+def package_step(plan: Plan) -> dict | None:
+    """The project's own package, editable from /workspace (plan.project_package says why)."""
+    from dlbox.plan.project_package import EXT_DIR
+
+    pkg = plan.build.package
+    if pkg is None:
+        return None
+    args = _locked_index_args(plan) if plan.build.locked is not None else _index_args(plan, torch_index=None)
+    args += ["--no-deps"] + (["--no-build-isolation"] if pkg.extensions else [])
+    args += ["-e", WORKSPACE if pkg.path in (".", "./") else f"{WORKSPACE}/{pkg.path.removeprefix('./')}"]
+    before, after = [], []
+    if pkg.extensions:
+        before.append("touch /tmp/dlbox-ext-stamp")
+        if pkg.cuda_home:
+            before.append(f"export CUDA_HOME={pkg.cuda_home}")
+        if pkg.arch_list:
+            before.append(f"export TORCH_CUDA_ARCH_LIST={shlex.quote(pkg.arch_list)}")
+        after.append(f"{VENV}/bin/python {WORKSPACE}/{STAGE}/collect_ext.py {WORKSPACE} {EXT_DIR} /tmp/dlbox-ext-stamp")
+    what = f"{pkg.name or 'the project'}" + (f" and its extensions ({', '.join(pkg.extensions)}) compiled into {EXT_DIR}"
+                                               if pkg.extensions else "")
+    return {
+        "title": f"{what}: installed editable from {WORKSPACE} (the build context, mounted read-write and thrown away)",
+        "mounts": _link_mounts(plan) + [{"source": ".", "target": WORKSPACE, "rw": True}],
+        "constraints": [],
+        "before": before,
+        "after": after,
+        "args": [shlex.quote(a) for a in args],
+    }
+
+
+def pip_steps(plan: Plan) -> list[dict]:
+    steps = _dependency_steps(plan)
+    pkg = package_step(plan)
+    return steps + ([pkg] if pkg else [])
+
+
+def _dependency_steps(plan: Plan) -> list[dict]:
+    b = plan.build
+    if b.locked is not None:
+        return locked_pip_steps(plan)
     steps = []
     torch = b.torch
     if torch is not None:
@@ -144,7 +230,8 @@ def pip_steps(plan: Plan) -> list[dict]:
 
 
 def labels(plan: Plan) -> list[tuple[str, str]]:
-    summary = {k: v for k, v in plan.to_dict().items() if k not in ("build", "run", "reasons", "warnings", "host")}
+    summary = {k: v for k, v in plan.to_dict().items() if k not in ("build", "run", "reasons", "warnings", "host",
+                                                                             "family_sources")}
     return [
         ("org.dlbox.version", json.dumps(__version__)),
         ("org.dlbox.project", json.dumps(plan.project)),

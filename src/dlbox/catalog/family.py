@@ -1,0 +1,58 @@
+"""The torch family table (torch_family.json): which torchvision/torchaudio/torchtext series
+belong to each torch release, the CUDA build PyPI serves by default, and the triton it pins.
+
+Kept apart from `dlbox.catalog.load()` so the GPU tables and this one change independently.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+MEMBERS_WITH_SERIES = ("torchvision", "torchaudio", "torchtext")
+
+
+class FamilyRow(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    torch: str                      # minor series: "2.13"
+    torchvision: str | None         # series: "0.28"
+    torchaudio: str | None
+    torchtext: str | None
+    measured_torch: str | None      # the patch release the measured fields were read for
+    pypi_default_variant: str | None  # "cu130": what `pip install torch==X` gets on Linux x86_64
+    triton: str | None
+    xformers: str | None            # for measured_torch only (xformers pins torch per patch)
+    status: str
+    source: str
+    notes: str = ""
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("every family row needs a source")
+        return v
+
+    def series(self, member: str) -> str | None:
+        return getattr(self, member) if member in MEMBERS_WITH_SERIES else None
+
+
+class FamilyTable(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    members: dict[str, str]
+    rows: tuple[FamilyRow, ...]
+
+    def row(self, torch_version: str) -> FamilyRow | None:
+        """The row of the minor series `torch_version` ("2.13.0+cpu" -> "2.13") belongs to."""
+        base = torch_version.split("+", 1)[0]
+        minor = ".".join(base.split(".")[:2])
+        return next((r for r in self.rows if r.torch == minor), None)
+
+
+@lru_cache(maxsize=1)
+def load_family() -> FamilyTable:
+    data = json.loads(resources.files("dlbox.catalog").joinpath("torch_family.json").read_text(encoding="utf-8"))
+    return FamilyTable(members=data["members"], rows=data["rows"])

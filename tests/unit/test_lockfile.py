@@ -1,0 +1,151 @@
+"""The lock file (dlbox lock): its inputs (from the plan and what the project declares), its file read back, and
+the Dockerfile that installs exactly it. uv itself runs in tests/integration/test_lock_real.py."""
+
+from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
+
+from dlbox.host import Host, Limits
+from dlbox.host.wheels import LocalWheel
+from dlbox.plan import resolve
+from dlbox.plan.lock import LockRef, candidates, is_pytorch_index, lock_inputs, parse, python_platform, status
+from dlbox.render.dockerfile import render_dockerfile
+from dlbox.spec import load_spec
+
+CPU_WHEEL = LocalWheel(path="/opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl", name="torch",
+                       version="2.13.0+cpu", python_tags=("cp311",), platform="manylinux_2_28_x86_64")
+
+# uv pip compile --generate-hashes --emit-index-annotation output (trimmed), as dlbox writes it
+LOCK = """# dlbox lock: the exact set `dlbox build` installs.
+# dlbox-format: 1
+# dlbox-inputs: abc123
+# dlbox-source: pypi
+# dlbox-source-index: https://pypi.org/simple
+filelock==4.3.1 \\
+    --hash=sha256:4c5e \\
+    --hash=sha256:79e4
+    # via torch
+    # from https://pypi.org/simple
+markupsafe==3.0.4 \\
+    --hash=sha256:007e
+    # via jinja2
+jinja2==3.1.6 \\
+    --hash=sha256:0137
+    # via torch
+numpy==2.4.6 \\
+    --hash=sha256:aaaa
+    # via
+    #   -r requirements.in
+    #   torchvision
+    # from https://pypi.org/simple
+pillow==13.0.0 \\
+    --hash=sha256:bbbb
+    # via torchvision
+torch==2.13.0 \\
+    --hash=sha256:cccc
+    # via
+    #   -r requirements.in
+    #   -c constraints.txt
+    #   torchvision
+triton==3.7.1 \\
+    --hash=sha256:dddd
+    # via torch
+torchvision==0.28.0 \\
+    --hash=sha256:eeee
+    # via -r requirements.in
+"""
+
+
+def dep(name, requirement, line, **kw):
+    base = dict(name=name, requirement=requirement, origin=f"requirements.txt:{line}", specifier="", url=None,
+                editable=False, group=None, vcs=False, local_version=None)
+    base.update(kw)
+    return SimpleNamespace(**base)
+
+
+def declared(*deps, indexes=(), constraints=(), find_links=()):
+    return SimpleNamespace(deps=tuple(deps), indexes=tuple(indexes), constraints=tuple(constraints),
+                           find_links=tuple(find_links))
+
+
+def cpu_plan(tmp_path, decl, env=""):
+    (tmp_path / "dlbox.toml").write_text(f"[env]\n{env}\n")
+    host = Host(driver=None, limits=Limits(None, None), local_wheels=(CPU_WHEEL,))
+    return resolve(load_spec(tmp_path), host, declared=decl)
+
+
+def test_parse_reads_pins_and_the_torch_closure():
+    locked = parse(LOCK, "dlbox-cpu.lock")
+    assert locked.source == "pypi" and locked.inputs == "abc123"
+    assert locked.pins["torch"] == "torch==2.13.0"
+    assert locked.via["numpy"] == ("torchvision",)
+    # torch and what it needs; not numpy/pillow (torchvision's), not torchvision itself
+    assert locked.torch_layer() == ("filelock==4.3.1", "jinja2==3.1.6", "markupsafe==3.0.4", "torch==2.13.0",
+                                    "triton==3.7.1")
+
+
+def test_inputs_pin_family_and_drop_pytorch_index(tmp_path):
+    d = declared(dep("torch", "torch==2.2.2+cu121", 2, specifier="==2.2.2+cu121", local_version="cu121"),
+                 dep("torchvision", "torchvision==0.17.2", 3, specifier="==0.17.2"),
+                 dep("numpy", "numpy<2", 4),
+                 dep("mypkg", "", 5, url=".", editable=True),
+                 indexes=[SimpleNamespace(url="https://download.pytorch.org/whl/cu121", kind="extra",
+                                          origin="requirements.txt:1")])
+    plan = cpu_plan(tmp_path, d)
+    assert plan.choice.torch.version == "2.2.2"
+    first, *rest = candidates(plan, d, project_dir=tmp_path, local_wheels=(CPU_WHEEL,))
+    # the plan's family pins replace the project's lines; the project's own package is not locked
+    assert set(first.requirements) == {"numpy<2", "torch==2.2.2", "torchvision==0.17.*"}
+    assert "torchvision==0.17.*" in first.constraints
+    assert first.extra_index_urls == ("https://download.pytorch.org/whl/cpu",)
+    assert any("requirements.txt:1" in n and "replaces it" in n for n in first.notes)
+    # a local 2.13.0+cpu wheel is of another build than PyPI's: excluded when PyPI is the source
+    pypi = next(c for c in rest if c.source.kind == "pypi")
+    assert "torch!=2.13.0+cpu" in pypi.constraints and pypi.extra_index_urls == ()
+
+
+def test_digest_follows_inputs(tmp_path):
+    d1 = declared(dep("numpy", "numpy<2", 1))
+    d2 = declared(dep("numpy", "numpy<3", 1))
+    plan = cpu_plan(tmp_path, d1)
+    a = lock_inputs(plan, d1, plan.build.family_sources[0], project_dir=tmp_path)
+    b = lock_inputs(plan, d2, plan.build.family_sources[0], project_dir=tmp_path)
+    assert a.digest() == lock_inputs(plan, d1, plan.build.family_sources[0], project_dir=tmp_path).digest()
+    assert a.digest() != b.digest()
+
+
+def test_status_fresh_stale_missing(tmp_path):
+    d = declared(dep("numpy", "numpy<2", 1))
+    plan = cpu_plan(tmp_path, d)
+    options = candidates(plan, d, project_dir=tmp_path)
+    lock = tmp_path / plan.build.lock
+    assert status(lock, options)[0] == "missing"
+    lock.write_text(LOCK.replace("abc123", options[0].digest()).replace("source: pypi", "source: find_links"))
+    assert status(lock, options)[0] == "fresh"
+    other = candidates(plan, declared(dep("numpy", "numpy<3", 1)), project_dir=tmp_path)
+    assert status(lock, other)[0] == "stale"
+
+
+def test_platform_follows_the_base_os():
+    assert python_platform("debian-bookworm") == "x86_64-manylinux_2_36"
+    assert python_platform("ubuntu22.04") == "x86_64-manylinux_2_35"
+    assert python_platform("something-else") == "x86_64-manylinux_2_28"
+
+
+def test_pytorch_index_detection():
+    assert is_pytorch_index("https://download.pytorch.org/whl/cu121")
+    assert is_pytorch_index("https://mirror.example.com/pytorch/whl/cu126/")
+    assert not is_pytorch_index("https://pypi.org/simple")
+
+
+def test_dockerfile_installs_exactly_the_lock(tmp_path):
+    d = declared(dep("numpy", "numpy<2", 1))
+    plan = cpu_plan(tmp_path, d)
+    locked = parse(LOCK, "dlbox-cpu.lock")
+    plan = replace(plan, build=replace(plan.build, locked=LockRef.of(locked)))
+    text = render_dockerfile(plan)
+    torch_step = text.index("--no-deps filelock==4.3.1")
+    lock_step = text.index("--no-deps -r /tmp/dlbox/lock.txt")
+    assert torch_step < lock_step
+    assert "source=dlbox-cpu.lock,target=/tmp/dlbox/lock.txt" in text
+    assert "requirements.txt" not in text.split("FROM", 1)[1]
