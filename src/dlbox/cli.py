@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
 
 import typer
@@ -16,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from dlbox.commands import apps, catalog, cluster, core, doctor, k8s, ship
-from dlbox.errors import DlboxError
+from dlbox.errors import DlboxError, Terminated
 
 app = typer.Typer(
     name="dlbox",
@@ -61,8 +62,15 @@ _register_all()
 USAGE_ERRORS = _usage_errors()
 
 
+def _terminate(signum: int, _frame) -> None:
+    raise Terminated(signum)
+
+
 def main() -> None:
     err = Console(stderr=True, soft_wrap=True)
+    # SIGTERM/SIGHUP unwind like Ctrl-C, so a running `docker build` is stopped, not orphaned
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _terminate)
     try:
         # standalone_mode=False: click returns the exit code of typer.Exit instead of raising
         code = app(standalone_mode=False, prog_name="dlbox")
@@ -80,6 +88,12 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/yellow]")
         sys.exit(130)
+    except Terminated as exc:
+        try:
+            err.print(f"[yellow]stopped[/yellow] by {signal.Signals(exc.signum).name}")
+        except OSError:
+            pass    # SIGHUP: the terminal may be gone
+        sys.exit(128 + exc.signum)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:

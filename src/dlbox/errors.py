@@ -42,3 +42,14 @@ class PlanError(DlboxError):
     """No image/torch/CUDA combination satisfies the request on this host."""
 
     exit_code = 3
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwind like Ctrl-C (children are stopped on the way out).
+
+    Not a KeyboardInterrupt: typer turns those into a silent exit 130; this one reaches cli.main,
+    which exits 128 + the signal number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum

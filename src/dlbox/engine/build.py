@@ -1,7 +1,8 @@
 """Build the project's image with BuildKit, tagged by a hash of every build input.
 
-An unchanged project is never rebuilt (the tag exists). The tag is only written when the
-build succeeds, so an interrupted build leaves nothing that a later `up` could pick up.
+An unchanged project is never rebuilt (the tag exists). The tag is only written by dlbox, after
+the build succeeded (see run_build), so an interrupted or orphaned build leaves nothing that a
+later `up` could pick up.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -19,8 +21,9 @@ from typing import BinaryIO, Callable
 from dlbox.engine.ca import combined_bundle
 from dlbox.engine.context import select_context
 from dlbox.engine.docker import Docker, buildkit_client
+from dlbox.engine.paths import private_dir
 from dlbox.engine.stage import stage_project
-from dlbox.errors import EngineError, HostError
+from dlbox.errors import EngineError, HostError, Terminated
 from dlbox.plan import Plan
 from dlbox.plan.layout import STAGE, image_name
 from dlbox.render.dockerfile import label_value, render_bake
@@ -58,9 +61,39 @@ def build_argv(plan: Plan, *, dockerfile: str, tag: str, ca_bundle: Path | None,
     return argv + [context]
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: a new session (Ctrl-C reaches dlbox, which stops the build),
+    and SIGTERM from the kernel when dlbox dies, even by SIGKILL (Linux PR_SET_PDEATHSIG)."""
+    os.setsid()
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)   # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def split_tags(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(argv without its `-t TAG`s, the tags)."""
+    rest, tags, i = [], [], 0
+    while i < len(argv):
+        if argv[i] in ("-t", "--tag") and i + 1 < len(argv):
+            tags.append(argv[i + 1])
+            i += 2
+            continue
+        rest.append(argv[i])
+        i += 1
+    return rest, tags
+
+
 def run_build(docker: Docker, argv: list[str], env: dict[str, str], *, quiet: bool,
-              context_tar: Callable[[BinaryIO], None] | None = None) -> None:
-    """Run `docker build`; `context_tar` writes the context as a tar to its stdin (argv ends in "-")."""
+              context_tar: Callable[[BinaryIO], None] | None = None) -> str:
+    """Run `docker build`; `context_tar` writes the context as a tar to its stdin (argv ends in "-").
+
+    The build writes an image ID (`--iidfile`), never a tag: dlbox puts the argv's `-t` tags on
+    that ID itself once the build succeeded. A build whose dlbox died (SIGKILL included) can
+    therefore never tag an image that a later `up` would trust. SIGINT/SIGTERM/SIGHUP stop the
+    client and its session (cli.main turns SIGTERM/SIGHUP into `Terminated`). Returns the ID."""
     binary = buildkit_client(docker.binary)
     if binary is None:
         raise HostError(
@@ -68,13 +101,31 @@ def run_build(docker: Docker, argv: list[str], env: dict[str, str], *, quiet: bo
             fix="sudo apt-get install docker-buildx-plugin (Docker's repo) or docker-buildx, or use Debian's docker.io client",
         )
     client = Docker(host=docker.host, binary=binary)
+    argv, tags = split_tags(argv)
+    fd, iidfile = tempfile.mkstemp(prefix="iid-", dir=private_dir("build"))
+    os.close(fd)
+    argv = argv[:1] + ["--iidfile", iidfile] + argv[1:]
+    try:
+        _run_client(client, argv, env, quiet=quiet, context_tar=context_tar)
+        image_id = Path(iidfile).read_text().strip()
+    finally:
+        Path(iidfile).unlink(missing_ok=True)
+    if not image_id.startswith("sha256:"):
+        raise EngineError(f"docker build succeeded but wrote no image ID ({image_id or 'empty'})")
+    for tag in tags:
+        docker.run(["tag", image_id, tag], timeout=60, what="docker tag")
+    return image_id
+
+
+def _run_client(client: Docker, argv: list[str], env: dict[str, str], *, quiet: bool,
+                context_tar: Callable[[BinaryIO], None] | None) -> None:
     out = subprocess.PIPE if quiet else None
     feeder, stdin = None, None
     if context_tar is not None:
         read_end, write_end = os.pipe()
         stdin = read_end
     proc = client.popen(argv, env=env, stdout=out, stderr=subprocess.PIPE if quiet else None,
-                        start_new_session=True, stdin=stdin)
+                        preexec_fn=_die_with_parent, stdin=stdin)
     if context_tar is not None:
         os.close(read_end)
         feeder = threading.Thread(target=_feed, args=(context_tar, write_end), daemon=True)
@@ -83,18 +134,27 @@ def run_build(docker: Docker, argv: list[str], env: dict[str, str], *, quiet: bo
         stdout, stderr = proc.communicate()
         if feeder is not None:
             feeder.join()
-    except KeyboardInterrupt:
-        # Stop the whole build (client and its session); the tag is only set on success.
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+    except (KeyboardInterrupt, Terminated):
+        # Stop the whole build (client and its session); no tag is ever set by it.
+        _stop(proc)
         raise
     if proc.returncode != 0:
         text = (stderr or b"").decode(errors="replace")
         raise EngineError("docker build failed" + (f": {text.strip().splitlines()[-1]}" if text.strip() else
                                                    " (see the output above)"), detail=text)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    for sig, wait in ((signal.SIGINT, 20), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _feed(write: Callable[[BinaryIO], None], fd: int) -> None:
