@@ -10,6 +10,7 @@ engine and sshd (scripts/slurm-world.sh, started by scripts/test.sh).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -78,6 +79,8 @@ def test_probe_names_nodes_and_runtimes(world):
     assert "Slurm 22.05" in out
     assert re.search(r"n1\s+docker, oci", out) and re.search(r"n2\s+docker, oci", out), out
     assert "runtime dlbox uses: docker" in out
+    plan = json.loads(dlbox("plan", "--cluster", "t", "--json", str(world["project"]), env=world["env"]).stdout)
+    assert plan["gpu"] is False   # the test nodes have no NVIDIA driver: the image for them is a CPU one
 
 
 def check_ddp(world, job: str) -> str:

@@ -127,3 +127,28 @@ def test_api_resources_and_gpu_feature_discovery_labels():
     assert host.driver.driver_version == "450.80.02" and "worker03" in host.driver.source
     assert {g.compute_cap for g in host.driver.gpus} == {"7.5", "5.0"}
     assert host.driver.cuda_max and host.driver.cuda_max.startswith("11.")
+
+
+def test_cli_render_then_validate_and_a_broken_file(tmp_path):
+    """`dlbox k8s render` prints valid YAML; `dlbox k8s validate` names the bad field in one line."""
+    import os
+    import subprocess
+    import sys
+
+    exe = [sys.executable, "-m", "dlbox.cli"]
+    env = dict(os.environ, KUBECONFIG=str(tmp_path / "none"), PATH="/usr/bin:/bin")   # no cluster reachable
+    proc = subprocess.run(exe + ["k8s", "render", "-N", "2", "-G", "1", "--kind", "job", "--image", "reg/x:1",
+                                 "--k8s-version", "1.29", "--", "python", "train.py"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    good = tmp_path / "job.yaml"
+    good.write_text(proc.stdout)
+    docs = list(yaml.safe_load_all(proc.stdout))
+    assert [d["kind"] for d in docs] == ["Service", "Job"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(proc.stdout.replace("completions: 2", "completions: '2'"))
+    ok = subprocess.run(exe + ["k8s", "validate", str(good)], capture_output=True, text=True, env=env, timeout=120)
+    assert ok.returncode == 0 and "valid" in ok.stdout
+    no = subprocess.run(exe + ["k8s", "validate", str(bad)], capture_output=True, text=True, env=env, timeout=120)
+    assert no.returncode == 1 and "Job dlbox-" in no.stderr and "spec.completions" in no.stderr, no.stderr
+    assert "Traceback" not in no.stderr

@@ -144,6 +144,11 @@ def ship(cluster: Cluster, docker: Docker, ref: str, runtime: str, *, shared_dir
         return push_to_registry(docker, ref, cluster.registry, say=say)
     if runtime in SQUASH_RUNTIMES:
         return ship_squashfs(cluster, docker, ref, shared_dir, say=say)
+    if runtime == "podman":
+        # deploy's partial tar relies on `docker load` skipping layers it has (moby tarexport);
+        # podman load needs every layer, so podman nodes pull from a registry
+        raise ClusterError(f"cluster {cluster.name} runs Podman on its nodes: dlbox ships to them through a registry",
+                           fix=f"dlbox cluster add {cluster.name} ... --registry HOST[:PORT] (or --runtime apptainer/oci if present)")
     if deploy is None:
         raise ClusterError(f"no way to send {ref} to the nodes' engines", fix="use dlbox cluster push")
     return ship_to_nodes(cluster, docker, ref, nodes, say=say, deploy=deploy)

@@ -75,13 +75,19 @@ def _render(args, nodes, gpus_per_node, kind, image, name, shm, uid, k8s_version
 
     spec = load_spec(path, required=False)
     project = getattr(spec, "name", None) or Path(path).resolve().name
-    if kind == "auto":
+    facts = None
+    if kind == "auto" or not k8s_version:
         try:
-            kind = kubectl.probe(kubectl.Kubectl(context)).pick_kind()
+            facts = kubectl.probe(kubectl.Kubectl(context))
+        except Exception as exc:  # noqa: BLE001 - no cluster reachable: the defaults, said so
+            _say(f"no cluster answered ({getattr(exc, 'message', exc)}): "
+                 + ("--kind jobset, " if kind == "auto" else "") + "validating for Kubernetes 1.30 and 1.37")
+    if kind == "auto":
+        kind = facts.pick_kind() if facts else "jobset"
+        if facts:
             _say(f"--kind auto: {kind} (from kubectl api-resources)")
-        except Exception as exc:  # noqa: BLE001 - no cluster reachable: the default
-            kind = "jobset"
-            _say(f"--kind auto: jobset (no cluster answered: {getattr(exc, 'message', exc)})")
+    if not k8s_version and facts and facts.server_version:
+        k8s_version = [facts.server_version]   # validate for the cluster's own version
     if image is None:
         from dlbox.commands.core import _built, _project
 
