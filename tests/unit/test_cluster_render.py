@@ -37,8 +37,8 @@ def exported(text: str, var: str) -> str:
     """The value the batch script gives VAR (its export lines run by bash, up to the first step)."""
     head = text.split("\nsrun ")[0].replace("set -uo pipefail", "")
     env = {"PATH": "/usr/bin:/bin", "SLURM_JOB_NODELIST": "n[1-2]", "SLURM_JOB_ID": "7", "SLURM_JOB_NUM_NODES": "2"}
-    proc = subprocess.run(["bash", "-c", head + f'\nprintf %s "${var}"'], capture_output=True, text=True, env=env)
-    return proc.stdout
+    proc = subprocess.run(["bash", "-c", head + f'\nprintf %s "${var}"'], capture_output=True, env=env)
+    return proc.stdout.decode("utf-8", "surrogateescape")   # bytes: text mode would turn \r into \n
 
 
 def test_sbatch_directives_and_shell_syntax():
@@ -179,3 +179,20 @@ def test_cluster_fields_are_checked(field, value, message):
     kw = {"name": "c", field: value}
     with pytest.raises(Exception, match=message.replace("(", r"\(").replace(")", r"\)").replace("$", r"\$")):
         Cluster(**kw).validate()
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+WORD = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), min_size=1, max_size=20)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(WORD, min_size=1, max_size=5))
+def test_any_command_words_reach_torchrun_unchanged(words):
+    """Whatever the user types after --, each node runs exactly those words (bash parses them back)."""
+    inner = exported(render(job(command=("python", *words)), preflight_py=""), "DLBOX_INNER")
+    rest = inner[inner.rindex("\nexec torchrun ") + len("\nexec torchrun "):]
+    script = f'set -- {rest}\nfor w in "$@"; do printf "%s\\0" "$w"; done'
+    proc = subprocess.run(["bash", "-c", script], capture_output=True)
+    assert proc.stdout.split(b"\0")[:-1] == [w.encode("utf-8", "surrogateescape") for w in words]
