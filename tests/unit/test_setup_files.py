@@ -76,5 +76,23 @@ def test_diff_masks_passwords():
 
 def test_sudo_argv_backs_up_then_renames_next_to_the_file():
     cmds = sudo_argv(Path("/etc/docker/daemon.json"), "/tmp/t", 0o644, Path("/etc/docker/daemon.json.dlbox-bak-1"))
-    assert cmds[1] == ["sudo", "cp", "-p", "/etc/docker/daemon.json", "/etc/docker/daemon.json.dlbox-bak-1"]
+    assert cmds[1] == ["sudo", "cp", "-p", "--no-clobber", "/etc/docker/daemon.json", "/etc/docker/daemon.json.dlbox-bak-1"]
     assert cmds[-1] == ["sudo", "mv", "-f", "/etc/docker/daemon.json.dlbox-tmp", "/etc/docker/daemon.json"]
+
+
+def test_backups_in_one_second_never_replace_each_other(tmp_path):
+    f = tmp_path / "daemon.json"
+    f.write_text('{"a": 1}')
+    first = apply(FileChange("/etc/docker/daemon.json", f, '{"a": 1}', '{"a": 2}'), now=0)
+    second = apply(FileChange("/etc/docker/daemon.json", f, '{"a": 2}', '{"a": 3}'), now=0)
+    assert first != second and first.read_text() == '{"a": 1}' and second.read_text() == '{"a": 2}'
+
+
+def test_a_symlinked_file_is_written_through_its_link(tmp_path):
+    real = tmp_path / "conf" / "daemon.json"
+    real.parent.mkdir()
+    real.write_text("{}")
+    link = tmp_path / "daemon.json"
+    link.symlink_to(real)
+    apply(FileChange(str(link), link, "{}", '{"b": 1}\n'))
+    assert link.is_symlink() and real.read_text() == '{"b": 1}\n'

@@ -82,9 +82,9 @@ class SysRoot:
         return self.root / str(p).lstrip("/")
 
     def read_text(self, p: str | os.PathLike) -> str | None:
-        """File contents, or None when missing or unreadable."""
+        """File contents, or None when missing or unreadable. A fake root's link is read inside it."""
         try:
-            return self.path(p).read_text(errors="replace")
+            return self.path(p if self.live else self.realpath(str(p))).read_text(errors="replace")
         except (OSError, UnicodeError):
             return None
 

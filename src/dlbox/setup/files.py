@@ -3,7 +3,9 @@
 Contract:
 - a change is computed as text (old → new) and shown as a unified diff before anything is written;
 - files are merged, never replaced: other JSON keys and apt/ini comments stay;
-- before a file is changed a copy `FILE.dlbox-bak-YYYYmmdd-HHMMSS` is written;
+- before a file is changed a copy `FILE.dlbox-bak-YYYYmmdd-HHMMSS[-N]` is written, never over an
+  older backup (two steps of `setup all` in one second keep both, so the original survives);
+- a symlinked file is written through its link (the link stays a link); a dangling link is refused;
 - the new text goes to a temp file in the same directory, gets the old mode and owner,
   and is renamed over the file (atomic on one filesystem);
 - a malformed JSON file raises `MalformedConfig` (with line and column) and is never written;
@@ -49,8 +51,49 @@ class FileChange:
 
 
 def backup_name(path: Path, now: float | None = None) -> Path:
+    """A backup name no existing file has: the time, then -1, -2… within one second."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
-    return path.with_name(f"{path.name}.dlbox-bak-{stamp}")
+    candidate, n = path.with_name(f"{path.name}.dlbox-bak-{stamp}"), 0
+    while os.path.lexists(candidate):
+        n += 1
+        candidate = path.with_name(f"{path.name}.dlbox-bak-{stamp}-{n}")
+    return candidate
+
+
+def _write_backup(path: Path, now: float | None) -> Path:
+    """Copy PATH to a fresh backup file, created exclusively (never replacing another backup)."""
+    data = path.read_bytes()
+    while True:
+        backup = backup_name(path, now)
+        try:
+            fd = os.open(backup, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except FileExistsError:
+            continue    # another dlbox took that name a moment ago
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        shutil.copystat(path, backup)
+        st = path.stat()
+        if os.geteuid() == 0:
+            os.chown(backup, st.st_uid, st.st_gid)
+        return backup
+
+
+def follow_link(real_path: Path, host_path: str) -> Path:
+    """Where a write of REAL_PATH must go: through a symlink to its target, so that the link stays.
+
+    A link's absolute target is read relative to the root the file was found under (`--root`)."""
+    root = Path(str(real_path)[: len(str(real_path)) - len(host_path.rstrip("/"))] or "/")
+    path, hops = real_path, 0
+    while path.is_symlink():
+        hops += 1
+        if hops > 40:
+            raise HostError(f"{host_path}: too many levels of symbolic links; nothing written.")
+        target = os.readlink(path)
+        path = root / target.lstrip("/") if os.path.isabs(target) else path.parent / target
+    if path != real_path and not path.parent.is_dir():
+        raise HostError(f"{host_path} is a symbolic link to {path}, whose directory does not exist; nothing written.",
+                        fix=f"create {path.parent}, or replace the link with a regular file")
+    return path
 
 
 def needs_sudo(path: Path) -> bool:
@@ -73,7 +116,11 @@ def _owner_for_new(path: Path) -> tuple[int, int]:
 
 def apply(change: FileChange, *, now: float | None = None) -> Path | None:
     """Back up and atomically write `change`. Returns the backup path (None for a new file)."""
-    path = change.real_path
+    path = follow_link(change.real_path, change.host_path)
+    if path != change.real_path:
+        from dataclasses import replace
+
+        change = replace(change, real_path=path)
     if needs_sudo(path):
         return _apply_with_sudo(change, now)
     backup = None
@@ -82,8 +129,7 @@ def apply(change: FileChange, *, now: float | None = None) -> Path | None:
         if path.read_text() != change.old:
             raise HostError(f"{change.host_path} changed while dlbox was running; nothing written.",
                             fix="run the command again")
-        backup = backup_name(path, now)
-        shutil.copy2(path, backup)
+        backup = _write_backup(path, now)
         st = path.stat()
         mode, uid, gid = st.st_mode & 0o7777, st.st_uid, st.st_gid
     else:
@@ -110,7 +156,7 @@ def sudo_argv(path: Path, tmp: str, mode: int, backup: Path | None) -> list[list
     staged = f"{path}.dlbox-tmp"
     cmds = [["sudo", "mkdir", "-p", str(path.parent)]]
     if backup is not None:
-        cmds.append(["sudo", "cp", "-p", str(path), str(backup)])
+        cmds.append(["sudo", "cp", "-p", "--no-clobber", str(path), str(backup)])   # never over a backup
         cmds.append(["sudo", "cp", "-p", str(path), staged])  # carries mode and owner
         cmds.append(["sudo", "cp", "--no-preserve=mode,ownership", tmp, staged])
     else:

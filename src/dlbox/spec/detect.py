@@ -8,6 +8,7 @@ active so the project runs unedited, and marked for review. Writes nothing when 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,7 +142,26 @@ def init(project: Path, *, force: bool = False, prefer_python: tuple[str, ...] =
     if target.exists() and not force:
         raise SpecError(f"{target} already exists", fix="edit it, or `dlbox init --force` (the old file is kept as .bak)")
     d = detect(project, prefer_python=prefer_python)
-    if target.exists():
-        target.replace(target.with_suffix(".toml.bak"))
-    target.write_text(spec_text(d))
+    text = spec_text(d)
+    if target.exists() and target.read_bytes() != text.encode():
+        _backup(target)
+    real = target.resolve() if target.is_symlink() else target     # a linked dlbox.toml stays a link
+    tmp = real.with_name(f".{real.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, real)
     return target, d
+
+
+def _backup(target: Path) -> Path:
+    """dlbox.toml.bak, else .bak.1, .bak.2…: `init --force` twice keeps the user's original."""
+    data, n = target.read_bytes(), 0
+    while True:
+        backup = target.with_name(target.name + (".bak" if n == 0 else f".bak.{n}"))
+        try:
+            fd = os.open(backup, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        except FileExistsError:
+            n += 1
+            continue
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        return backup
