@@ -112,18 +112,24 @@ def test_port_in_use_is_a_clear_error(tmp_path, monkeypatch):
         J.start_jupyter(project(tmp_path), image="i")
 
 
-def test_jupyter_layer_uses_the_hosts_index_and_is_skipped_when_the_project_has_it(tmp_path):
-    p = project(tmp_path, net=NetFacts(pip_index="https://mirror.example/simple"))
-    text = J.render_jupyter_dockerfile(p.plan, "dlbox/nb:abc")
-    assert text.splitlines()[3] == "FROM dlbox/nb:abc"
-    assert "--index-url https://mirror.example/simple jupyterlab" in text
-    assert "--mount=type=bind,source=.dlbox/bin/uv" in text
+def test_jupyter_is_a_stage_of_the_one_dockerfile_and_is_skipped_when_the_project_has_it(tmp_path):
     from dlbox.plan.layout import image_name
+    from dlbox.render.dockerfile import render_dockerfile
 
-    assert J.jupyter_image(p, "dlbox/nb:abc").startswith(f"{image_name(p.plan)}:abc-jupyter-")
+    p = project(tmp_path, net=NetFacts(pip_index="https://mirror.example/simple"))
+    text = render_dockerfile(p.plan)
+    stages = [ln for ln in text.splitlines() if ln.startswith("FROM ")]
+    assert stages[-2:] == ["FROM env AS jupyter", "FROM env"], "a plain docker build still ends at env"
+    jupyter = text[text.index("FROM env AS jupyter"):]
+    assert "--index-url https://mirror.example/simple jupyterlab" in jupyter
+    assert "--mount=type=bind,source=.dlbox/bin/uv" in jupyter
+    image = J.jupyter_image(p, "dlbox/nb:abc")       # FakeDocker: every image exists already
+    assert image.startswith(f"{image_name(p.plan)}:") and image.endswith("-jupyter")
+    assert not (tmp_path / ".dlbox" / "Dockerfile.jupyter").exists(), "no private Dockerfile"
     (tmp_path / "x").mkdir()
     with_jl = project(tmp_path / "x", extra='pip = ["jupyterlab>=4"]')
     assert J.jupyter_image(with_jl, "dlbox/nb:abc") == "dlbox/nb:abc"
+    assert "AS jupyter" not in render_dockerfile(with_jl.plan)
 
 
 def test_web_needs_a_command(tmp_path):

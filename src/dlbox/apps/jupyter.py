@@ -11,22 +11,19 @@ Contracts:
   docker argv, its value only in the client's environment, so it is never in `ps`. A second
   `start_jupyter` reads it back from the running container (`docker inspect`) and returns the
   same URL instead of starting another server.
-- The image is the environment image plus JupyterLab in its own cached layer
-  (`Dockerfile.jupyter.j2`), unless the project already lists jupyterlab.
+- The image is the `jupyter` stage of the project's one Dockerfile (`docker build --target
+  jupyter`): the environment plus JupyterLab in its own layer, unless the project lists jupyterlab.
 """
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
 from dataclasses import dataclass
 from typing import Callable
 
-from dlbox import __version__
 from dlbox.apps.wait import wait_http
-from dlbox.engine.build import build_argv, run_build
-from dlbox.engine.ca import combined_bundle
+from dlbox.engine.build import build
 from dlbox.engine.lock import project_lock
 from dlbox.engine.run import (
     RunOptions,
@@ -42,16 +39,13 @@ from dlbox.engine.run import (
 )
 from dlbox.errors import HostError
 from dlbox.plan import Plan, Port
-from dlbox.plan.layout import STAGE, VENV, image_name, jupyter_name
-from dlbox.render.dockerfile import template_env
+from dlbox.plan.layout import jupyter_name
+from dlbox.render.dockerfile import JUPYTER_TARGET, jupyter_args
 from dlbox.workflow import Project, ensure_image
 
 CONTAINER_PORT = 8888
 TOKEN_ENV = "JUPYTER_TOKEN"
 LABEL_APP = "org.dlbox.app"
-JUPYTER_REQUIREMENT = "jupyterlab"
-# The build context is the project directory, but this layer reads only the staged uv binary.
-DOCKERIGNORE = f"*\n!{STAGE}/bin/uv\n"
 
 Say = Callable[[str], None]
 
@@ -68,7 +62,7 @@ class JupyterServer:
 
 def has_jupyter(p: Project) -> bool:
     """The project's own packages already bring JupyterLab: use the environment image as is."""
-    return JUPYTER_REQUIREMENT in p.plan.packages
+    return jupyter_args(p.plan) is None
 
 
 def url_for(port: int, token: str, path: str = "lab") -> str:
@@ -83,40 +77,15 @@ def jupyter_command(plan: Plan) -> list[str]:
     return cmd
 
 
-def install_args(plan: Plan) -> list[str]:
-    """uv arguments for JupyterLab: the same index this host's pip uses, as the project's packages."""
-    args: list[str] = []
-    if plan.build.pip_index:
-        args += ["--index-url", plan.build.pip_index]
-    for extra in plan.build.pip_extra_index:
-        args += ["--extra-index-url", extra]
-    return args + [JUPYTER_REQUIREMENT]
-
-
-def render_jupyter_dockerfile(plan: Plan, env_image: str) -> str:
-    return template_env().get_template("Dockerfile.jupyter.j2").render(
-        version=__version__, env_image=env_image, venv=VENV, args=install_args(plan))
-
-
 def jupyter_image(p: Project, env_image: str, *, quiet: bool = True, say: Say = lambda m: None) -> str:
-    """The environment image with JupyterLab: built once per environment image, then reused."""
+    """The environment image with JupyterLab: the Dockerfile's Jupyter stage (built once per
+    environment, its layers shared), or the environment image itself when the project has it."""
     if has_jupyter(p):
         return env_image
-    plan = p.plan
-    text = render_jupyter_dockerfile(plan, env_image)
-    env_tag = env_image.rsplit(":", 1)[-1]
-    tag = f"{image_name(plan)}:{env_tag}-jupyter-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
-    if p.docker.image_exists(tag):
-        return tag
-    stage = p.spec.project_dir / STAGE
-    dockerfile = stage / "Dockerfile.jupyter"
-    dockerfile.write_text(text)
-    (stage / "Dockerfile.jupyter.dockerignore").write_text(DOCKERIGNORE)
-    say(f"adding JupyterLab to {env_image} (its own layer, built once)")
-    argv = build_argv(plan, dockerfile=str(dockerfile), tag=tag, ca_bundle=combined_bundle(plan.build.ca_files),
-                      progress="plain", context=str(p.spec.project_dir))
-    run_build(p.docker, argv, {"DOCKER_BUILDKIT": "1", **plan.build.proxy.env()}, quiet=quiet)
-    return tag
+    result = build(p.docker, p.plan, target=JUPYTER_TARGET, quiet=quiet)
+    if result.built:
+        say(f"added JupyterLab to {env_image} in its own layer ({result.image})")
+    return result.image
 
 
 def running_server(p: Project, info: dict | None = None) -> JupyterServer | None:

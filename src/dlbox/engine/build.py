@@ -49,8 +49,10 @@ def _build_env(plan: Plan) -> dict[str, str]:
 
 
 def build_argv(plan: Plan, *, dockerfile: str, tag: str, ca_bundle: Path | None, progress: str,
-               context: str) -> list[str]:
+               context: str, target: str | None = None) -> list[str]:
     argv = ["build", "-f", dockerfile, "-t", tag, "--progress", progress]
+    if target:
+        argv += ["--target", target]
     if plan.build.network_host:
         argv += ["--network", "host"]
     if ca_bundle:
@@ -166,17 +168,18 @@ def _feed(write: Callable[[BinaryIO], None], fd: int) -> None:
 
 
 def build(docker: Docker, plan: Plan, *, progress: str | None = None, quiet: bool = False,
-          force: bool = False) -> BuildResult:
-    """Stage, then build `dlbox/<project>:<hash>` unless it already exists."""
+          force: bool = False, target: str | None = None) -> BuildResult:
+    """Stage, then build `dlbox/<project>:<hash>` (or the Dockerfile's stage TARGET, tagged
+    `<hash>-TARGET`) unless it already exists."""
     t0 = time.monotonic()
     staged = stage_project(plan)
-    tag = f"{image_name(plan)}:{staged.fingerprint[:12]}"
+    tag = f"{image_name(plan)}:{staged.fingerprint[:12]}" + (f"-{target}" if target else "")
     if not force and docker.image_exists(tag):
         return BuildResult(tag, False, time.monotonic() - t0)
     ca = combined_bundle(plan.build.ca_files)
     progress = progress or ("tty" if sys.stderr.isatty() and not quiet else "plain")
     argv = build_argv(plan, dockerfile=str(staged.dockerfile), tag=tag, ca_bundle=ca, progress=progress,
-                      context=plan.project_dir)
+                      context=plan.project_dir, target=target)
     run_build(docker, argv, _build_env(plan), quiet=quiet)
     return BuildResult(tag, True, time.monotonic() - t0)
 

@@ -18,6 +18,8 @@ from dlbox.plan import Plan
 from dlbox.plan.layout import HOME, LABEL_DIR, LINKS_DIR, STAGE, VENV, WORKSPACE
 
 SYSTEM_APT = ("ca-certificates",)
+JUPYTER_REQUIREMENT = "jupyterlab"
+JUPYTER_TARGET = "jupyter"   # the stage `dlbox jupyter` builds (docker build --target jupyter)
 MIRROR_HOSTS = {
     "debian": (("deb.debian.org/debian-security", "{m}-security"), ("deb.debian.org/debian", "{m}")),
     "ubuntu": (("archive.ubuntu.com/ubuntu", "{m}"), ("security.ubuntu.com/ubuntu", "{m}")),
@@ -268,7 +270,22 @@ def dockerfile_context(plan: Plan) -> dict:
         "env": env,
         "cmd": cmd,
         "labels": labels(plan),
+        "jupyter_target": JUPYTER_TARGET,
+        "jupyter_args": jupyter_args(plan),
     }
+
+
+def jupyter_args(plan: Plan) -> list[str] | None:
+    """uv arguments for the Jupyter stage: JupyterLab from the index this host's pip uses, as the
+    project's packages; None when the project's own packages already bring it."""
+    if JUPYTER_REQUIREMENT in plan.packages:
+        return None
+    args: list[str] = []
+    if plan.build.pip_index:
+        args += ["--index-url", plan.build.pip_index]
+    for extra in plan.build.pip_extra_index:
+        args += ["--extra-index-url", extra]
+    return [shlex.quote(a) for a in args + [JUPYTER_REQUIREMENT]]
 
 
 def render_dockerfile(plan: Plan) -> str:
