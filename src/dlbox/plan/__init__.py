@@ -22,6 +22,7 @@ from dlbox.host import Host
 from dlbox.plan.gpu import ImageChoice, TorchRequest, choose
 from dlbox.plan.layout import LABEL_DIR, LABEL_PROJECT, WORKSPACE
 from dlbox.plan.project_package import ProjectPackage, plan_project_package, wants_devel
+from dlbox.plan.system import SystemPlan, plan_system
 from dlbox.plan.torch_family import (Pin, Source, asks_from_lines, choose_for_project, family_pins,
                                      family_sources, project_torch)
 from dlbox.redact import mask_url
@@ -317,7 +318,10 @@ def resolve(
     caps = [g.compute_cap for g in (host.driver.gpus if host.driver and choice.gpu else ()) if g.compute_cap]
     package, pkg_reasons, pkg_apt = plan_project_package(declared, choice, caps)
     reasons += pkg_reasons
-    build = _build_plan(spec, host, choice, proxy, packages, reasons)
+    system = plan_system(tuple(spec.env.apt), spec.env.compiler, declared)
+    reasons += system.reasons
+    warnings += system.warnings
+    build = _build_plan(spec, host, choice, proxy, packages, reasons, system)
     build = replace(build, family=family, family_sources=sources, lock=lock_file_name(choice), package=package,
                     apt=tuple(dict.fromkeys(build.apt + tuple(pkg_apt))),
                     python_dev=build.python_dev or bool(package and package.extensions
@@ -379,7 +383,7 @@ def _proxy(spec: Spec, host: Host) -> Proxy:
 
 
 def _build_plan(spec: Spec, host: Host, choice: ImageChoice, proxy: Proxy, packages: tuple[str, ...],
-                reasons: list[str]) -> BuildPlan:
+                reasons: list[str], system: SystemPlan) -> BuildPlan:
     ca = spec.net.ca_certs
     if ca == "auto":
         ca_files = (host.net.ca_bundle,) if host.net.ca_bundle else ()
@@ -413,7 +417,7 @@ def _build_plan(spec: Spec, host: Host, choice: ImageChoice, proxy: Proxy, packa
         python=choice.python,
         python_install=choice.python_install,
         torch=choice.torch,
-        apt=tuple(spec.env.apt),
+        apt=system.apt,
         pip=tuple(spec.env.pip),
         requirements=spec.env.requirements,
         find_links=links,
@@ -424,7 +428,7 @@ def _build_plan(spec: Spec, host: Host, choice: ImageChoice, proxy: Proxy, packa
         proxy=proxy,
         network_host=network_host,
         command=split_command(cmd),
-        python_dev=choice.has_nvcc and choice.python_install.startswith("apt:"),
+        python_dev=(choice.has_nvcc or system.python_dev) and choice.python_install.startswith("apt:"),
         no_build_isolation=no_isolation,
     )
 

@@ -44,6 +44,7 @@ class EnvSpec(_Strict):
     pip: list[str] = Field(default_factory=list)
     requirements: str | None = None
     find_links: list[str] | Literal["auto", "none"] = "auto"
+    compiler: bool | Literal["auto"] = "auto"   # g++ + Python headers (torch.compile); auto: when the code needs it
 
     @field_validator("python")
     @classmethod

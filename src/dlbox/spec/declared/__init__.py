@@ -22,7 +22,7 @@ from dlbox.spec.declared.types import (Collector, Declared, Dep, Extension, Find
                                   Origin, PythonRange, SystemNeed, Unmapped, UvLock)
 from dlbox.errors import SpecError
 
-__all__ = ["read_declared", "Declared", "Dep", "Extension", "FindLinks", "Index", "LocalPackage", "LockedPackage",
+__all__ = ["read_declared", "declared_for", "Declared", "Dep", "Extension", "FindLinks", "Index", "LocalPackage", "LockedPackage",
            "Origin", "PythonRange", "SystemNeed", "Unmapped", "UvLock", "CodeScan", "ENV_FILES"]
 
 ENV_FILES = ("environment.yml", "environment.yaml")
@@ -57,7 +57,7 @@ def read_declared(project: Path | str, *, requirements: str | None = None, impor
         from dlbox.spec.declared.uvlock import read_uv_lock
         read_uv_lock(project, out)
     _python_version_file(project, out)
-    scan = scan_code(project)
+    scan = scan_code(project, imports=imports)
     deps = tuple(out.deps)
     extensions = tuple(e for p in out.local_packages for e in p.extensions)
     system += system_needs(deps, extensions, tuple(scan.torch_compile))
@@ -66,6 +66,12 @@ def read_declared(project: Path | str, *, requirements: str | None = None, impor
                          "environment.yml or uv.lock)")
     return out.freeze(system=tuple(system), torch_compile=tuple(scan.torch_compile),
                       imported=tuple(scan.proposal()) if imports else ())
+
+
+def declared_for(spec) -> Declared:
+    """What the project of a loaded Spec declares (its [env] requirements file, if named).
+    The build backend is not run here: plan stays fast; `init` asks it."""
+    return read_declared(spec.project_dir, requirements=spec.env.requirements, backend=False)
 
 
 def _python_version_file(project: Path, out: Collector) -> None:

@@ -54,7 +54,8 @@ def python_files(project: Path) -> list[Path]:
     return found
 
 
-def scan_code(project: Path) -> CodeScan:
+def scan_code(project: Path, *, imports: bool = True) -> CodeScan:
+    """imports=False: only torch.compile calls (files without ".compile" are not parsed: fast)."""
     scan = CodeScan()
     files = python_files(project)
     scan.truncated = len(files) >= MAX_FILES
@@ -66,7 +67,10 @@ def scan_code(project: Path) -> CodeScan:
         try:
             if f.stat().st_size > MAX_BYTES:
                 continue
-            tree = ast.parse(f.read_bytes(), filename=str(f))
+            data = f.read_bytes()
+            if not imports and b".compile" not in data:
+                continue
+            tree = ast.parse(data, filename=str(f))
         except (SyntaxError, ValueError, OSError):
             continue
         scan.files += 1
