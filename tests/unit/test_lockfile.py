@@ -101,7 +101,7 @@ def test_inputs_pin_family_and_drop_pytorch_index(tmp_path):
     assert any("requirements.txt:1" in n and "replaces it" in n for n in first.notes)
     # a local 2.13.0+cpu wheel is of another build than PyPI's: excluded when PyPI is the source
     pypi = next(c for c in rest if c.source.kind == "pypi")
-    assert "torch!=2.13.0+cpu" in pypi.constraints and pypi.extra_index_urls == ()
+    assert "torch!=2.13.0+cpu" in pypi.excludes and pypi.extra_index_urls == ()
 
 
 def test_digest_follows_inputs(tmp_path):
@@ -149,3 +149,23 @@ def test_dockerfile_installs_exactly_the_lock(tmp_path):
     assert torch_step < lock_step
     assert "source=dlbox-cpu.lock,target=/tmp/dlbox/lock.txt" in text
     assert "requirements.txt" not in text.split("FROM", 1)[1]
+
+
+def test_project_package_and_extension_plan(tmp_path):
+    from dlbox.host.nvidia_smi import facts_from_options
+    from dlbox.host import EngineFacts
+
+    ext = SimpleNamespace(kind="cuda", name="pkg._C", origin="setup.py:9")
+    pkg = SimpleNamespace(path=".", name="pkg", origin="setup.py", extensions=(ext,))
+    d = SimpleNamespace(deps=(), indexes=(), constraints=(), find_links=(), local_packages=(pkg,), extensions=(ext,))
+    (tmp_path / "dlbox.toml").write_text("[env]\n")
+    driver = facts_from_options(nvidia_smi_text=None, driver="570.133.20", compute_caps=["8.6", "9.0"])
+    host = Host(driver=driver, engine=EngineFacts(runtimes=("nvidia", "runc")), limits=Limits(None, None))
+    plan = resolve(load_spec(tmp_path), host, declared=d)
+    # a CUDAExtension asks for the devel image; the arch list comes from the planned GPUs
+    assert plan.choice.flavor == "devel"
+    assert plan.build.package.arch_list == "8.6;9.0+PTX"
+    assert "g++" in plan.build.apt
+    text = render_dockerfile(plan)
+    assert "TORCH_CUDA_ARCH_LIST='8.6;9.0+PTX'" in text and "-e /workspace" in text
+    assert "target=/workspace,rw" in text and "collect_ext.py" in text

@@ -82,7 +82,7 @@ def _unreachable(stderr: str) -> str | None:
 
 def compile_lock(inputs: LockInputs, env: dict[str, str], workdir: Path) -> subprocess.CompletedProcess:
     (workdir / "requirements.in").write_text("\n".join(inputs.requirements) + "\n")
-    (workdir / "constraints.txt").write_text("\n".join(inputs.constraints) + "\n")
+    (workdir / "constraints.txt").write_text("\n".join(inputs.all_constraints) + "\n")
     argv = [uv.find_uv_bin(), "pip", "compile", "requirements.in", "-c", "constraints.txt", "--generate-hashes",
             "--emit-index-annotation", "--no-header", "--quiet", "--output-file", "lock.txt", *inputs.uv_args()]
     try:

@@ -54,11 +54,19 @@ class LockInputs:
     platform: str
     source: Source | None
     notes: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()    # local wheels of another build ("torch!=2.13.0+cpu"): host-specific, not hashed
+
+    @property
+    def all_constraints(self) -> tuple[str, ...]:
+        return self.constraints + self.excludes
 
     def digest(self) -> str:
+        """What the resolution depends on. Where the packages are fetched from (index mirrors,
+        find_links directories) is left out on purpose: a committed lock stays fresh on another
+        machine with another mirror; the family source's kind is checked separately (status())."""
         data = {"format": FORMAT, "requirements": sorted(self.requirements), "constraints": sorted(self.constraints),
-                "index": self.index_url, "extra": list(self.extra_index_urls), "find_links": list(self.find_links),
-                "python": self.python, "platform": self.platform}
+                "python": self.python, "platform": self.platform,
+                "source": self.source.variant if self.source else None}
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
     def uv_args(self) -> list[str]:
@@ -111,10 +119,11 @@ def lock_inputs(plan, declared, source: Source | None, *, project_dir: Path, loc
     constraints += list(pins.values())
     # local wheels of another build must not stand in for the planned one (2.13.0+cpu satisfies torch==2.13.0)
     want_label = source.variant if source and source.kind in ("find_links", "index") else None
+    excludes = []
     for w in local_wheels:
         label = w.version.partition("+")[2]
         if label and label != want_label:
-            constraints.append(f"{w.name}!={w.version}")
+            excludes.append(f"{w.name}!={w.version}")
     index = b.pip_index
     extra: list[str] = []
     if source is not None and source.kind == "index" and source.index_url:
@@ -140,7 +149,8 @@ def lock_inputs(plan, declared, source: Source | None, *, project_dir: Path, loc
         if loc not in links:
             links.append(loc)
     return LockInputs(tuple(dict.fromkeys(reqs)), tuple(dict.fromkeys(constraints)), index, tuple(extra),
-                      tuple(links), plan.choice.python, python_platform(b.base_os), source, tuple(notes))
+                      tuple(links), plan.choice.python, python_platform(b.base_os), source, tuple(notes),
+                      tuple(dict.fromkeys(excludes)))
 
 
 # -- the lock file ------------------------------------------------------------------------------
@@ -182,10 +192,11 @@ class LockRef:
     sha256: str                      # the image tag follows it
     source: str                      # family source kind the lock was made with
     torch_layer: tuple[str, ...]     # torch's closure, pinned: the shared torch layer
+    count: int = 0                   # packages in the lock
 
     @classmethod
     def of(cls, locked: Locked) -> "LockRef":
-        return cls(locked.file, locked.sha256, locked.source, locked.torch_layer())
+        return cls(locked.file, locked.sha256, locked.source, locked.torch_layer(), len(locked.pins))
 
 
 def header(plan, inputs: LockInputs) -> str:

@@ -148,6 +148,8 @@ def locked_pip_steps(plan: Plan) -> list[dict]:
             "constraints": [],
             "args": [shlex.quote(a) for a in args + ["--no-deps"] + list(ref.torch_layer)],
         })
+    if ref.count <= len(ref.torch_layer):
+        return steps  # nothing beyond torch's closure (or an empty lock)
     mounts = _link_mounts(plan) + [{"source": ref.file, "target": "/tmp/dlbox/lock.txt"}]
     steps.append({
         "title": f"the project's dependencies: exactly {ref.file} (sha256 {ref.sha256[:12]})",
