@@ -197,8 +197,14 @@ def cancel(job: str, cluster_name: str | None, *, say: Say, timeout: float = 60)
     this sweep catches a wrapper that was SIGKILLed). → the containers the sweep removed."""
     cluster, rec = record(job, cluster_name)
     slurm = Slurm(Login(cluster))
-    slurm.cancel(job)
-    row = wait(slurm, job, timeout=timeout, poll=0.5)
+    row = slurm.job(job)
+    if row is not None and not row.finished:
+        try:
+            slurm.cancel(job)
+        except ClusterError:
+            if not ((row := slurm.job(job)) is None or row.finished):   # it ended meanwhile: fine
+                raise
+        row = wait(slurm, job, timeout=timeout, poll=0.5)
     say(f"job {job}: {row.state if row else 'gone'}")
     removed: list[str] = []
     if rec.get("runtime") in ("docker", "podman"):

@@ -150,9 +150,10 @@ def render(p: JobPlan, *, preflight_py: str, dlbox_version: str = "") -> str:
         f"export DLBOX_HEAD_IP=${{HEAD_IP:-$HEAD}} DLBOX_PORT=$(({p.port} + 4 * (SLURM_JOB_ID % 500))) DLBOX_NNODES=$SLURM_JOB_NUM_NODES",
         f"export DLBOX_JOB=$SLURM_JOB_ID DLBOX_GPUS_PER_NODE={p.gpus_per_node} DLBOX_MIN_SHM_GIB={p.min_shm_gib:g}",
         env.rstrip("\n"),
-        f"export DLBOX_IFACE_PY={shlex.quote(IFACE_PY)}",
-        f"export DLBOX_PREFLIGHT_PY={shlex.quote(preflight_py)}",
-        f"export DLBOX_INNER={shlex.quote(inner_script(p))}",
+        export_text("DLBOX_IFACE_PY", IFACE_PY),
+        export_text("DLBOX_PREFLIGHT_PY", preflight_py),
+        "# what each node runs inside the container:",
+        export_text("DLBOX_INNER", inner_script(p)),
         'echo "dlbox: job $SLURM_JOB_ID on $SLURM_JOB_NODELIST, rendezvous $DLBOX_HEAD_IP:$DLBOX_PORT, '
         f'runtime {p.runtime}, $(date -u +%FT%TZ)"',
     ]
@@ -161,12 +162,22 @@ def render(p: JobPlan, *, preflight_py: str, dlbox_version: str = "") -> str:
         lines += oci_mount_lines(p)
         srun.append("--overlap")
     if p.runtime in ("docker", "podman"):
-        lines.append(f"export DLBOX_NODE={shlex.quote(node_wrapper(p, step))}")
+        lines.append("# what each node runs around the container (the container dies with the job):")
+        lines.append(export_text("DLBOX_NODE", node_wrapper(p, step)))
         lines.append(" ".join(srun) + ' bash -c "$DLBOX_NODE"')
     else:
         lines.append(" ".join(srun + [rt.quote_argv(step.srun_flags + step.argv)]).rstrip() + ' bash -c "$DLBOX_INNER"')
     lines += ["rc=$?", 'echo "dlbox: job $SLURM_JOB_ID finished with exit status $rc, $(date -u +%FT%TZ)"', "exit $rc", ""]
     return "\n".join(ln for ln in lines if ln != "")
+
+
+def export_text(name: str, value: str) -> str:
+    """A multi-line value as a readable quoted heredoc (the ejected script stays legible); plain
+    shell quoting when the value holds the delimiter line."""
+    end = "DLBOX_EOF"
+    if f"\n{end}\n" in f"\n{value}\n" or not value.strip():
+        return f"export {name}={shlex.quote(value)}"
+    return f"{name}=$(cat <<'{end}'\n{value.rstrip(chr(10))}\n{end}\n)\nexport {name}"
 
 
 ENV_NAMES = ("DLBOX_HEAD_IP", "DLBOX_PORT", "DLBOX_NNODES", "DLBOX_JOB", "DLBOX_GPUS_PER_NODE", "DLBOX_MIN_SHM_GIB",
@@ -184,8 +195,9 @@ def oci_mount_lines(p: JobPlan) -> list[str]:
              f'exec squashfuse -f {sq} {b}/rootfs')
     ready = f"for i in $(seq 300); do mountpoint -q {b}/rootfs && exit 0; sleep 0.1; done; echo \"DLBOX-PREFLIGHT|$(hostname -s)|image|fail|cannot mount {p.image}\"; exit 3"
     return [
-        f"export DLBOX_OCI_CONFIG={shlex.quote(cfg)}",
-        f"srun --ntasks-per-node=1 --overlap --export=ALL bash -c {shlex.quote(mount)} &",
+        export_text("DLBOX_OCI_CONFIG", cfg),
+        # stderr dropped: its only words are Slurm's about this step being killed at the end
+        f"srun --ntasks-per-node=1 --overlap --export=ALL --quiet bash -c {shlex.quote(mount)} 2>/dev/null &",
         "MOUNT_STEP=$!",
         "trap 'kill $MOUNT_STEP 2>/dev/null' EXIT",
         f"srun --ntasks-per-node=1 --overlap bash -c {shlex.quote(ready)} || exit 3",
