@@ -142,3 +142,31 @@ def test_nothing_declared_code_scan(tmp_path):
     assert str(next(x for x in d.imported if x.name == "opencv-python").origin) == "train.py:4"
     assert [str(o) for o in d.torch_compile] == ["train.py:7", "train.py:8"]
     assert any(s.because == "torch.compile" for s in d.system)
+
+
+def test_extension_class_through_a_variable_and_one_local_package(tmp_path):
+    # pytorch/extension-cpp's setup.py picks the class at run time: `extension = CUDAExtension if
+    # use_cuda else CppExtension`, then calls `extension(...)`; its pyproject also has [build-system]
+    (tmp_path / "pyproject.toml").write_text('[build-system]\nrequires = ["setuptools", "torch"]\n'
+                                            'build-backend = "setuptools.build_meta"\n')
+    (tmp_path / "setup.py").write_text(
+        "from setuptools import setup\nfrom torch.utils.cpp_extension import CppExtension, CUDAExtension\n"
+        "def get_extensions():\n    extension = CUDAExtension if use_cuda else CppExtension\n"
+        "    return [extension('pkg._C', ['a.cpp'])]\nsetup(name='pkg', ext_modules=get_extensions(), "
+        "install_requires=['torch'])\n")
+    (tmp_path / "requirements.txt").write_text("-e .\n")
+    d = read_declared(tmp_path, backend=False)
+    (pkg,) = d.local_packages
+    assert [(e.kind, e.name) for e in pkg.extensions] == [("cuda", "pkg._C")]
+    assert pkg.backend == "setuptools.build_meta"
+
+
+def test_hugging_face_space_front_matter_declares_gradio(tmp_path):
+    (tmp_path / "README.md").write_text("---\ntitle: Demo\nsdk: gradio\nsdk_version: 4.44.1\n"
+                                        "python_version: 3.10.13\napp_file: app.py\n---\n# Demo\n")
+    (tmp_path / "requirements.txt").write_text("torch\ntorchvision\n")
+    d = read_declared(tmp_path)
+    assert d.dep("gradio").requirement == "gradio==4.44.1" and str(d.dep("gradio").origin) == "README.md:3"
+    assert d.python.specifier == "==3.10.*"
+    from dlbox.spec.detect import detect
+    assert detect(tmp_path).pip == ["gradio==4.44.1"] and detect(tmp_path).ports == ["7860"]

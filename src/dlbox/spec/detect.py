@@ -63,6 +63,7 @@ def detect(project: Path, *, prefer_python: tuple[str, ...] = ()) -> Detected:
     req = project / "requirements.txt"
     if req.is_file():
         d.requirements = "requirements.txt"
+        d.pip = [x.requirement for x in declared.deps if x.source == "readme" and x.requirement]
     else:
         d.pip = [x.requirement or x.url for x in declared.deps
                  if x.group is None and x.name != TORCH and (x.requirement or x.url)]

@@ -15,6 +15,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from dlbox.spec.declared.code import CodeScan, scan_code
 from dlbox.spec.declared.conda import read_environment
 from dlbox.spec.declared.pyproject import read_pyproject
+from dlbox.spec.declared.readme import read_space_readme
 from dlbox.spec.declared.requirements import read_requirements
 from dlbox.spec.declared.setup_py import read_setup
 from dlbox.spec.declared.system import system_needs
@@ -57,6 +58,7 @@ def read_declared(project: Path | str, *, requirements: str | None = None, impor
         from dlbox.spec.declared.uvlock import read_uv_lock
         read_uv_lock(project, out)
     _python_version_file(project, out)
+    read_space_readme(project, out)
     scan = scan_code(project, imports=imports)
     deps = tuple(out.deps)
     extensions = tuple(e for p in out.local_packages for e in p.extensions)

@@ -140,12 +140,27 @@ def _callee(call: ast.Call) -> str:
 
 
 def _extensions(tree: ast.Module) -> tuple[Extension, ...]:
+    """Calls of the extension classes, also through a variable (`ext = CUDAExtension if cuda else
+    CppExtension; ext(...)`, as pytorch/extension-cpp's setup.py does): kind "cuda" when CUDAExtension
+    is among what the variable may hold."""
+    aliases: dict[str, str] = {}
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name):
+            refs = {x.id for x in ast.walk(n.value) if isinstance(x, ast.Name) and x.id in _EXT} | \
+                   {x.attr for x in ast.walk(n.value) if isinstance(x, ast.Attribute) and x.attr in _EXT}
+            if refs and not isinstance(n.value, ast.Call):
+                aliases[n.targets[0].id] = "cuda" if "CUDAExtension" in refs else "cpp"
     found = []
     for n in ast.walk(tree):
-        if isinstance(n, ast.Call) and _callee(n) in _EXT:
+        if not isinstance(n, ast.Call):
+            continue
+        callee = _callee(n)
+        kind = _EXT.get(callee) or aliases.get(callee)
+        if kind:
             arg = n.args[0] if n.args else next((k.value for k in n.keywords if k.arg == "name"), None)
-            name = arg.value if isinstance(arg, ast.Constant) and isinstance(arg.value, str) else "?"
-            found.append(Extension(kind=_EXT[_callee(n)], name=name, origin=Origin("setup.py", n.lineno)))
+            name = arg.value if isinstance(arg, ast.Constant) and isinstance(arg.value, str) else \
+                (arg.id if isinstance(arg, ast.Name) else f"{callee}() at setup.py:{n.lineno}")
+            found.append(Extension(kind=kind, name=name, origin=Origin("setup.py", n.lineno)))
     return tuple(found)
 
 

@@ -204,9 +204,15 @@ class Collector:
             if (i.url, i.kind) not in urls:
                 urls.add((i.url, i.kind))
                 idx.append(i)
+        locals_: dict[str, LocalPackage] = {}
+        for p in self.local_packages:     # "-e ." in two files, or setup.py and pyproject: one package
+            old = locals_.get(p.path)
+            if old is None or (p.extensions and not old.extensions) or (p.backend and not old.backend):
+                locals_[p.path] = p if old is None else LocalPackage(**{
+                    **old.__dict__, **{k: v for k, v in p.__dict__.items() if v and not getattr(old, k)}})
         return Declared(
             deps=tuple(self.deps), constraints=tuple(self.constraints), indexes=tuple(idx),
             find_links=tuple(fl), no_index=self.no_index, python=self.python,
-            local_packages=tuple(self.local_packages), unmapped=tuple(self.unmapped), lock=self.lock,
+            local_packages=tuple(locals_.values()), unmapped=tuple(self.unmapped), lock=self.lock,
             files=tuple(dict.fromkeys(self.files)), notes=tuple(self.notes), **more,
         )

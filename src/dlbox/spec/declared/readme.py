@@ -1,0 +1,50 @@
+"""README.md front matter of a Hugging Face Space: `sdk: gradio` + `sdk_version: 4.44.0` (and
+`python_version`) declare what the Space runs on, though no requirements file lists it
+(https://huggingface.co/docs/hub/spaces-config-reference)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from dlbox.spec.declared.types import Collector, Dep, Origin, PythonRange
+
+SDKS = ("gradio", "streamlit")
+
+
+def read_space_readme(project: Path, out: Collector) -> None:
+    path = project / "README.md"
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != "---":
+        return
+    end = next((i for i, ln in enumerate(lines[1:], 1) if ln.strip() == "---"), None)
+    if end is None:
+        return
+    try:
+        meta = YAML(typ="safe").load("\n".join(lines[1:end]))
+    except YAMLError:
+        return
+    if not isinstance(meta, dict) or meta.get("sdk") not in SDKS:
+        return
+    out.files.append("README.md")
+    line = next((i for i, ln in enumerate(lines[:end], 1) if ln.startswith("sdk:")), None)
+    sdk, version = meta["sdk"], str(meta.get("sdk_version") or "").strip()
+    spec = f"=={version}" if version else ""
+    try:
+        SpecifierSet(spec)
+    except InvalidSpecifier:
+        spec = ""
+    if not any(d.name == sdk for d in out.deps):
+        out.deps.append(Dep(name=sdk, requirement=sdk + spec, origin=Origin("README.md", line), specifier=spec,
+                            source="readme"))
+        out.notes.append(f"README.md:{line}: a Hugging Face Space on {sdk}{spec} (its front matter)")
+    py = str(meta.get("python_version") or "").strip()
+    if py and out.python is None and py.replace(".", "").isdigit():
+        out.python = PythonRange(f"=={'.'.join(py.split('.')[:2])}.*", Origin("README.md"))
