@@ -264,3 +264,10 @@ def test_host_json_says_where_each_fact_came_from():
     assert "[driver_branches.json 580]" in h["driver"]["cuda_allowed_why"]
     assert h["gpus"][0] == {"index": 0, "name": "NVIDIA H200", "compute_cap": "9.0", "compute_cap_from": CAP_FROM_DRIVER,
                             "memory_mib": 143771, "mig": False}
+
+
+@pytest.mark.parametrize("fixture,wsl", [("wsl2-rtx4090-531.30.txt", True), ("wsl2-cuda-err-546.80.txt", True),
+                                         ("colab-mismatch-p100-495.46-460.32.03.txt", False),
+                                         ("colab-mismatch-v100-450.66-418.67.txt", False), ("h100-570.133.20.txt", False)])
+def test_wsl_is_recognised_from_its_windows_driver_number(fixture, wsl):
+    assert smi(fixture).wsl is wsl

@@ -243,8 +243,12 @@ def parse_nvidia_smi(text: str) -> DriverFacts:
         arch, arch_from = "aarch64", "Jetson (Tegra) boards are arm64"
     elif any(_GRACE.search(g.name) for g in gpus):
         arch, arch_from = "aarch64", "Grace superchips (GH200/GB200/GB10) have an arm64 host CPU"
+    # WSL 2: nvidia-smi there is a Linux build (NVIDIA-SMI 530.37) reporting the Windows driver
+    # (Driver Version: 531.30, two parts, a higher number); Colab's mismatch goes the other way.
+    wsl = bool(smi and driver and driver.count(".") == 1 and smi.group(1) != driver
+               and vkey(smi.group(1)) < vkey(driver))
     return DriverFacts(
-        driver_version=driver, cuda_max=reported, gpus=tuple(gpus), source="nvidia-smi",
+        driver_version=driver, cuda_max=reported, gpus=tuple(gpus), source="nvidia-smi", wsl=wsl,
         problem=problem, problem_detail=detail, tegra=tegra, arch=arch, arch_from=arch_from,
         driver_model=model, smi_version=smi.group(1) if smi else None,
     )
