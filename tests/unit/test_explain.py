@@ -10,7 +10,8 @@ FX = Path(__file__).parent.parent / "fixtures" / "errors"
 
 
 @pytest.mark.parametrize("name", ["no-gpu-runtime", "cuda-requirement", "driver-insufficient", "driver-too-old",
-                                  "nvml-unknown", "no-kernel-image", "ngc-compat-unavailable"])
+                                  "nvml-unknown", "no-kernel-image", "ngc-compat-unavailable",
+                                  "nvml-mismatch", "no-devices"])
 def test_fixture_is_explained(name):
     e = explain((FX / f"{name}.txt").read_text())
     assert e is not None and e.id == name

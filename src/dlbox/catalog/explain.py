@@ -91,6 +91,37 @@ def _ngc(m: re.Match) -> Explanation:
     )
 
 
+# What a failing or foreign `nvidia-smi`-like output means (host/nvidia_smi.py names the id):
+# id -> (cause, fix). Sources: the fixtures in tests/fixtures/nvidia-smi (SOURCES.md).
+NVIDIA_SMI_PROBLEMS = {
+    "nvml-mismatch": ("the NVIDIA kernel module and its user-space libraries have different versions "
+                      "(usually an unattended driver upgrade without a reboot)",
+                      "reboot, or reload the module: sudo rmmod nvidia_uvm nvidia_drm nvidia_modeset nvidia "
+                      "&& sudo modprobe nvidia; then run nvidia-smi again"),
+    "no-devices": ("the driver is loaded but sees no GPU (GPU fallen off the bus, a passthrough VM without the "
+                   "device, or a GPU this driver does not support)",
+                   "check `lspci | grep -i nvidia` and `sudo dmesg | grep -i nvrm`; a brand-new GPU may need a newer "
+                   "(open) driver"),
+    "no-driver": ("nvidia-smi cannot talk to the NVIDIA driver (not installed or not loaded)",
+                  "install the driver (`dlbox setup nvidia` shows how) or load it with sudo modprobe nvidia"),
+    "amd": ("this is rocm-smi output: an AMD GPU. dlbox plans NVIDIA CUDA containers only for now",
+            "plan with --no-gpu, or use AMD's rocm/pytorch images directly"),
+    "tegrastats": ("this is tegrastats output from a Jetson: it names no driver or CUDA version",
+                   "run nvidia-smi on JetPack 6+ (or give --driver), and use NVIDIA's L4T containers "
+                   "(nvcr.io/nvidia/l4t-jetpack) for CUDA on Jetson"),
+    "no-compute-cap-field": ("this driver's nvidia-smi has no compute_cap query field (added in R510)",
+                             "compute capability falls back to the GPU-name table; give --compute-cap X.Y to be sure"),
+}
+
+
+def _smi_problem(pid: str):
+    def make(m: re.Match) -> Explanation:
+        cause, fix = NVIDIA_SMI_PROBLEMS[pid]
+        version = m.groupdict().get("v")
+        return Explanation(pid, cause + (f" (NVML library version {version})" if version else ""), fix)
+    return make
+
+
 _RULES: tuple[tuple[re.Pattern, Callable[[re.Match], Explanation]], ...] = (
     (re.compile(r'could not select device driver "[^"]*" with capabilities: \[\[gpu\]\]'), _no_runtime),
     (re.compile(r"unsatisfied condition: cuda\s*>=\s*([0-9]+\.[0-9]+)"), _requirement),
@@ -99,6 +130,11 @@ _RULES: tuple[tuple[re.Pattern, Callable[[re.Match], Explanation]], ...] = (
     (re.compile(r"Failed to initialize NVML: Unknown Error"), _nvml),
     (re.compile(r"no kernel image is available for execution on the device"), _no_kernel),
     (re.compile(r"compatibility mode is UNAVAILABLE"), _ngc),
+    (re.compile(r"Driver/library version mismatch(?:\s*\nNVML library version:\s*(?P<v>[0-9.]+))?"),
+     _smi_problem("nvml-mismatch")),
+    (re.compile(r"No devices were found"), _smi_problem("no-devices")),
+    (re.compile(r"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver"),
+     _smi_problem("no-driver")),
 )
 
 

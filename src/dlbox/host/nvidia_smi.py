@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass, replace
 
 from dlbox.catalog import load, vkey
+from dlbox.catalog.explain import NVIDIA_SMI_PROBLEMS as PROBLEMS
 from dlbox.errors import DlboxError
 
 CAP_FROM_DRIVER = "nvidia-smi --query-gpu=compute_cap"
@@ -75,25 +76,6 @@ _KNOWN_FIELDS = {"index", "name", "gpu_name", "driver_version", "compute_cap", "
 _GRACE = re.compile(r"\b(GH200|GB200|GB300|GB10)\b", re.I)  # Grace superchips: the host CPU is arm64
 _TEGRA_NAME = re.compile(r"\(nvgpu\)|\bOrin\b|\bThor\b|\bXavier\b", re.I)
 
-PROBLEMS = {
-    "nvml-mismatch": ("the NVIDIA kernel module and its user-space libraries have different versions "
-                      "(usually an unattended driver upgrade without a reboot)",
-                      "reboot, or reload the module: sudo rmmod nvidia_uvm nvidia_drm nvidia_modeset nvidia "
-                      "&& sudo modprobe nvidia; then run nvidia-smi again"),
-    "no-devices": ("the driver is loaded but sees no GPU (GPU fallen off the bus, a passthrough VM without the "
-                   "device, or a GPU this driver does not support)",
-                   "check `lspci | grep -i nvidia` and `sudo dmesg | grep -i nvrm`; a brand-new GPU may need a newer "
-                   "(open) driver"),
-    "no-driver": ("nvidia-smi cannot talk to the NVIDIA driver (not installed or not loaded)",
-                  "install the driver (`dlbox setup nvidia` shows how) or load it with sudo modprobe nvidia"),
-    "amd": ("this is rocm-smi output: an AMD GPU. dlbox plans NVIDIA CUDA containers only for now",
-            "plan with --no-gpu, or use AMD's rocm/pytorch images directly"),
-    "tegrastats": ("this is tegrastats output from a Jetson: it names no driver or CUDA version",
-                   "run nvidia-smi on JetPack 6+ (or give --driver), and use NVIDIA's L4T containers "
-                   "(nvcr.io/nvidia/l4t-jetpack) for CUDA on Jetson"),
-    "no-compute-cap-field": ("this driver's nvidia-smi has no compute_cap query field (added in R510)",
-                             "compute capability falls back to the GPU-name table; give --compute-cap X.Y to be sure"),
-}
 
 
 def compute_cap_for_name(name: str) -> tuple[str | None, str]:
