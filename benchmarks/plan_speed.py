@@ -1,13 +1,15 @@
 """`dlbox plan --json` latency (issue target: under 0.3 s, no network, no Docker call).
 
 Baseline in the same run: the interpreter's own start-up (`python -c pass`), the floor any
-Python CLI pays, and a what-if plan from a recorded nvidia-smi output. Writes
-benchmarks/results/plan_speed.json.
+Python CLI pays, and a what-if plan from a recorded nvidia-smi output. Wall-clock medians
+depend on how busy the machine is, so each figure also has its CPU time (user+sys of the
+child, median), which does not. Writes benchmarks/results/plan_speed.json.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -19,23 +21,30 @@ DLBOX = str(Path(sys.executable).with_name("dlbox"))
 RUNS = 15
 
 
-def median_seconds(argv: list[str]) -> float:
-    times = []
+def median_seconds(argv: list[str]) -> tuple[float, float]:
+    """(median wall seconds, median CPU seconds of the child) over RUNS runs."""
+    times, cpu = [], []
     for _ in range(RUNS):
+        before = os.times()
         t0 = time.perf_counter()
         subprocess.run(argv, check=True, capture_output=True)
         times.append(time.perf_counter() - t0)
-    return round(statistics.median(times), 3)
+        after = os.times()
+        cpu.append((after.children_user - before.children_user) + (after.children_system - before.children_system))
+    return round(statistics.median(times), 3), round(statistics.median(cpu), 3)
 
 
 def main() -> None:
     fixture = ROOT / "tests" / "fixtures" / "nvidia-smi" / "h100-570.133.20.txt"
+    startup = median_seconds([sys.executable, "-c", "pass"])
+    plan = median_seconds([DLBOX, "plan", "--json", str(ROOT / "examples" / "digits")])
+    whatif = median_seconds([DLBOX, "plan", "--json", "--nvidia-smi", str(fixture), str(ROOT / "examples" / "digits")])
     results = {
         "runs": RUNS,
-        "python_startup_s": median_seconds([sys.executable, "-c", "pass"]),
-        "plan_json_s": median_seconds([DLBOX, "plan", "--json", str(ROOT / "examples" / "digits")]),
-        "plan_json_whatif_h100_s": median_seconds([DLBOX, "plan", "--json", "--nvidia-smi", str(fixture),
-                                                   str(ROOT / "examples" / "digits")]),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "python_startup_s": startup[0], "python_startup_cpu_s": startup[1],
+        "plan_json_s": plan[0], "plan_json_cpu_s": plan[1],
+        "plan_json_whatif_h100_s": whatif[0], "plan_json_whatif_h100_cpu_s": whatif[1],
         "target_s": 0.3,
     }
     results["plan_over_startup_s"] = round(results["plan_json_s"] - results["python_startup_s"], 3)
