@@ -150,6 +150,9 @@ def _extensions(tree: ast.Module) -> tuple[Extension, ...]:
                    {x.attr for x in ast.walk(n.value) if isinstance(x, ast.Attribute) and x.attr in _EXT}
             if refs and not isinstance(n.value, ast.Call):
                 aliases[n.targets[0].id] = "cuda" if "CUDAExtension" in refs else "cpp"
+    strings = {t.id: n.value.value for n in tree.body if isinstance(n, ast.Assign)
+               and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str)
+               for t in n.targets if isinstance(t, ast.Name)}
     found = []
     for n in ast.walk(tree):
         if not isinstance(n, ast.Call):
@@ -158,10 +161,21 @@ def _extensions(tree: ast.Module) -> tuple[Extension, ...]:
         kind = _EXT.get(callee) or aliases.get(callee)
         if kind:
             arg = n.args[0] if n.args else next((k.value for k in n.keywords if k.arg == "name"), None)
-            name = arg.value if isinstance(arg, ast.Constant) and isinstance(arg.value, str) else \
-                (arg.id if isinstance(arg, ast.Name) else f"{callee}() at setup.py:{n.lineno}")
+            name = _text(arg, strings) or f"{callee}() at setup.py:{n.lineno}"
             found.append(Extension(kind=kind, name=name, origin=Origin("setup.py", n.lineno)))
     return tuple(found)
+
+
+def _text(node, strings: dict[str, str]) -> str | None:
+    """A string literal, a module-level string constant, or an f-string of those."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.Name):
+        return strings.get(node.id)
+    if isinstance(node, ast.JoinedStr):
+        parts = [_text(v.value if isinstance(v, ast.FormattedValue) else v, strings) for v in node.values]
+        return "".join(parts) if all(p is not None for p in parts) else None
+    return None
 
 
 _HOOK = """

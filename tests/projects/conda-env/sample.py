@@ -1,0 +1,10 @@
+"""Smallest entry point: one denoising step of a tiny model configured with OmegaConf."""
+import torch
+from omegaconf import OmegaConf
+
+from ldmini.unet import TinyDenoiser
+
+cfg = OmegaConf.create({"model": {"channels": 4}, "size": 8})
+model = TinyDenoiser(cfg.model.channels)
+out = model(torch.randn(1, cfg.model.channels, cfg.size, cfg.size))
+print("sample ok", tuple(out.shape))
