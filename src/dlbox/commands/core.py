@@ -39,6 +39,28 @@ def _flavor(value: str) -> str:
     return value
 
 
+def _smi_text(path: Path | None) -> str | None:
+    """A saved nvidia-smi output (`--nvidia-smi FILE`): text, or one clear error."""
+    if path is None:
+        return None
+    from dlbox.spec.textfile import read_user_text
+
+    text = read_user_text(path, "a saved nvidia-smi output")
+    if not text.strip():
+        raise typer.BadParameter(f"{path} is empty: save what `nvidia-smi` prints on the GPU machine into it",
+                                 param_hint="--nvidia-smi")
+    from dlbox.host.nvidia_smi import parse_nvidia_smi
+
+    facts = parse_nvidia_smi(text)
+    if facts.driver_version is None and not facts.gpus and facts.problem is None:
+        from dlbox.errors import DlboxError
+
+        raise DlboxError(f"--nvidia-smi {path}: dlbox finds no driver version, no GPU and no known nvidia-smi "
+                         "error in it", fix="save the whole output of plain `nvidia-smi` (or `nvidia-smi -q`) "
+                         "from the GPU machine into the file")
+    return text
+
+
 def _say(msg: str) -> None:
     err.print(f"[dim]dlbox:[/dim] {escape(msg)}")
 
@@ -107,7 +129,7 @@ def _planned(path: Path, *, nvidia_smi: Optional[Path], driver: Optional[str], c
         raise typer.BadParameter(f"{nvidia_smi}: no such file", param_hint="--nvidia-smi")
     from dlbox.host.what_if import what_if
 
-    host = what_if(host, nvidia_smi_text=nvidia_smi.read_text() if nvidia_smi else None,
+    host = what_if(host, nvidia_smi_text=_smi_text(nvidia_smi),
                    driver=driver, compute_caps=compute_cap)
     return workflow.load_project(path, docker=docker, host=host, check_images=check_images, say=_say)
 
@@ -286,7 +308,7 @@ def plan(
         from dlbox.cluster.probe import cached, for_cluster
 
         host = for_cluster(host, cached(config.get(cluster)))
-    host = what_if(host, nvidia_smi_text=nvidia_smi.read_text() if nvidia_smi else None, driver=driver,
+    host = what_if(host, nvidia_smi_text=_smi_text(nvidia_smi), driver=driver,
                    compute_caps=compute_cap)
     from dlbox.spec.declared import read_declared
 

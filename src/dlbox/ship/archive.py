@@ -109,7 +109,7 @@ def read_sidecar(path: Path) -> str:
     if not sc.is_file():
         raise ArchiveError(f"{path}: no checksum file {sc.name} next to it.",
                            fix=f"copy {sc.name} along with the archive (dlbox export writes both)")
-    m = re.match(r"^([0-9a-fA-F]{64})\b", sc.read_text().strip())
+    m = re.match(r"^([0-9a-fA-F]{64})\b", sc.read_bytes().decode(errors="replace").strip())
     if not m:
         raise ArchiveError(f"{sc}: not a sha256 checksum file.", fix="re-export the image with dlbox export")
     return m.group(1).lower()
@@ -118,6 +118,8 @@ def read_sidecar(path: Path) -> str:
 def verify(path: Path, *, meter: Meter | None = None) -> str:
     """Raise ArchiveError unless PATH is a zstd file whose sha256 equals its sidecar."""
     meter = meter or Meter()
+    if path.is_dir():
+        raise ArchiveError(f"{path}: is a directory, not an archive.", fix="give the .tar.zst file dlbox export wrote")
     if not path.is_file():
         raise ArchiveError(f"{path}: no such file.")
     expected = read_sidecar(path)
@@ -142,6 +144,7 @@ def verify(path: Path, *, meter: Meter | None = None) -> str:
 
 def import_archive(docker: Docker, path: Path, *, meter: Meter | None = None) -> ImportResult:
     t0 = time.monotonic()
+    docker.ping()    # an unreachable engine is said first, not after minutes of hashing (nor as a zstd error)
     verify(path, meter=meter)
     with open(path, "rb") as f:
         z = subprocess.Popen(decompress_argv(), stdin=f, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -150,9 +153,11 @@ def import_archive(docker: Docker, path: Path, *, meter: Meter | None = None) ->
         out, err = load.communicate()
         z_err = z.stderr.read().decode(errors="replace")
         z.wait()
+    pipe_broke = z.returncode < 0 or "Write error" in z_err or "Broken pipe" in z_err
+    if load.returncode != 0 and (z.returncode == 0 or pipe_broke):
+        # the engine stopped reading (went away, disk full…): zstd's broken pipe is only the echo
+        raise docker.error(err.decode(errors="replace"), "docker load")
     if z.returncode != 0:
         raise ArchiveError(f"{path}: zstd could not decompress it ({z_err.strip()}).", fix="re-export the image")
-    if load.returncode != 0:
-        raise docker.error(err.decode(errors="replace"), "docker load")
     loaded = tuple(ln.split(":", 1)[1].strip() for ln in out.decode().splitlines() if ln.startswith("Loaded image"))
     return ImportResult(str(path), loaded, time.monotonic() - t0)

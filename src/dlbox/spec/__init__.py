@@ -7,6 +7,7 @@ choices. Paths are kept as written; `Spec.project_dir` anchors relative ones.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -213,8 +214,8 @@ def find_spec_file(project_dir: Path) -> tuple[Path | None, str]:
     pp = project_dir / "pyproject.toml"
     if pp.is_file():
         try:
-            data = tomllib.loads(pp.read_text())
-        except tomllib.TOMLDecodeError:
+            data = tomllib.loads(pp.read_bytes().decode("utf-8-sig"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError):   # not ours to judge: no [tool.dlbox]
             return None, ""
         if "dlbox" in data.get("tool", {}):
             return pp, "tool.dlbox."
@@ -234,7 +235,9 @@ def load_spec(project_dir: Path | str = ".", *, required: bool = True) -> Spec:
                 fix=f"dlbox init {project_dir}",
             )
         return Spec(doc=SpecDoc(), file=None, project_dir=project_dir)
-    text = file.read_text()
+    from dlbox.spec.textfile import read_user_text
+
+    text = read_user_text(file, "a dlbox spec", error=SpecError)
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -309,6 +312,17 @@ def locate(text: str, table: str, key: str) -> int | None:
 
 def _check_paths(spec: Spec, text: str, prefix: str) -> None:
     req = spec.env.requirements
+    if req and not (spec.project_dir / req).resolve().is_relative_to(spec.project_dir.resolve()):
+        # the image is built from the project directory: BuildKit would read ../x.txt as the
+        # project's own x.txt, and a change of the outside file would never rebuild
+        line = locate(text, prefix + "env", "requirements")
+        where = spec.project_dir / req
+        if os.path.normpath(where).startswith(str(spec.project_dir) + os.sep):
+            what, fix = f"links to {where.resolve()}", f"replace the link with a copy: cp --remove-destination {where.resolve()} {where}"
+        else:
+            what, fix = "is", f"copy the file into the project (cp {req} {spec.project_dir}/) and name the copy"
+        raise SpecError(f"{spec.file}:{line}: [env] requirements = {req!r} {what} outside the project directory "
+                        f"{spec.project_dir}, which is all a build can see", fix=fix)
     if req and not (spec.project_dir / req).is_file():
         line = locate(text, prefix + "env", "requirements")
         raise SpecError(
