@@ -271,3 +271,11 @@ def test_host_json_says_where_each_fact_came_from():
                                          ("colab-mismatch-v100-450.66-418.67.txt", False), ("h100-570.133.20.txt", False)])
 def test_wsl_is_recognised_from_its_windows_driver_number(fixture, wsl):
     assert smi(fixture).wsl is wsl
+
+
+def test_a_given_l4t_driver_is_a_jetson_not_the_r535_desktop_branch():
+    d = facts_from_options(nvidia_smi_text=None, driver="540.4.0", compute_caps=None)
+    assert d.tegra and d.cuda_max is None
+    with pytest.raises(PlanError) as e:
+        choose(R(), d)
+    assert "Jetson" in str(e.value)

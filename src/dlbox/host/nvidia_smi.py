@@ -103,6 +103,12 @@ def cuda_max_for_driver(driver: str) -> str | None:
     return row.cuda_max if row else None
 
 
+def is_l4t_driver(driver: str | None) -> bool:
+    """R540 exists only as the Jetson Linux (L4T r36 / JetPack 6) driver: there is no desktop or
+    data-center R540 branch (driver_branches.json goes 535 → 545; the Orin fixtures report 540.4.0)."""
+    return bool(driver) and driver.split(".")[0] == "540"
+
+
 def _int(text: str) -> int | None:
     m = re.search(r"\d+", text or "")
     return int(m.group()) if m else None
@@ -217,7 +223,8 @@ def parse_nvidia_smi(text: str) -> DriverFacts:
 
     driver = drv.group(1) if drv else csv_driver
     reported = cuda.group(1) if cuda and _CAP.match(cuda.group(1)) else None
-    tegra = problem == "tegrastats" or any(_TEGRA_NAME.search(g.name) for g in gpus) or "-tegra" in text
+    tegra = (problem == "tegrastats" or any(_TEGRA_NAME.search(g.name) for g in gpus) or "-tegra" in text
+             or is_l4t_driver(driver))
     arch, arch_from = None, ""
     if re.search(r"\baarch64\b|\barm64\b", text):
         arch, arch_from = "aarch64", "the pasted text says aarch64/arm64"
@@ -270,8 +277,11 @@ def facts_from_options(
             driver = driver_version(driver)
         except ValueError as exc:
             raise DlboxError(f"--driver {exc}") from None
-        cuda = facts.cuda_max if facts.tegra else cuda_max_for_driver(driver)
-        facts = replace(facts, driver_version=driver.strip(), cuda_max=cuda,
+        tegra = facts.tegra or is_l4t_driver(driver.strip())
+        cuda = facts.cuda_max if tegra else cuda_max_for_driver(driver)
+        facts = replace(facts, driver_version=driver.strip(), cuda_max=cuda, tegra=tegra,
+                        arch=facts.arch or ("aarch64" if tegra else None),
+                        arch_from=facts.arch_from or ("Jetson (Tegra) boards are arm64" if tegra else ""),
                         problem=None if facts.problem in ("nvml-mismatch", "no-driver") else facts.problem,
                         source="--driver" if not nvidia_smi_text else facts.source + "+--driver")
     if compute_caps:
