@@ -44,9 +44,10 @@ def refuse_aarch64(driver, req) -> None:
 
 
 def refuse_jetson(driver) -> None:
-    name = next((g.name for g in driver.gpus), "a Jetson")
+    name = next((g.name for g in driver.gpus), "this board")
+    drv = f"L4T driver {driver.driver_version}" if driver.driver_version else "seen in tegrastats"
     raise PlanError(
-        f"{name} is a Jetson (L4T driver {driver.driver_version or '?'}): its driver is not a desktop/data-center "
+        f"{name} is a Jetson ({drv}): its driver is not a desktop/data-center "
         "branch and PyPI/download.pytorch.org CUDA wheels are not built for its integrated GPU",
         fix=JETSON_ROUTE)
 
