@@ -66,3 +66,12 @@ def test_system_table_rows_are_sourced_and_canonical():
 
 def test_providable_pythons_are_in_cpu_and_gpu_bases():
     assert providable() == ["3.10", "3.11", "3.12"]
+
+
+def test_python_outside_the_declared_range_is_a_warning_naming_the_fix(tmp_path):
+    plan = plan_for(tmp_path, '[env]\npython = "3.10"\n',
+                    {"pyproject.toml": '[project]\nname = "x"\nrequires-python = ">=3.11"\n'})
+    assert any('outside the project\'s range >=3.11 (pyproject.toml:3): set [env] python = "3.12"' in w
+               for w in plan.warnings)
+    inside = plan_for(tmp_path, '[env]\npython = "3.12"\n', {})
+    assert not any("outside the project" in w for w in inside.warnings)

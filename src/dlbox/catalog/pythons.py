@@ -37,6 +37,14 @@ def _inside(spec: SpecifierSet, minor: str) -> bool:
     return any(spec.contains(Version(f"{minor}.{patch}"), prereleases=False) for patch in range(0, 40))
 
 
+def outside_range(python: str, range_spec: str) -> bool:
+    """True when the minor version `python` has no release inside `range_spec` (bad ranges: False)."""
+    try:
+        return not _inside(SpecifierSet(range_spec), python)
+    except InvalidSpecifier:
+        return False
+
+
 def choose_python(range_spec: str | None, *, where: str = "", torch: str | None = None,
                   prefer: tuple[str, ...] = (), cat: Catalog | None = None) -> PythonChoice:
     """The Python for a project whose declared range is `range_spec` (None: undeclared).

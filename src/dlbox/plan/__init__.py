@@ -22,7 +22,7 @@ from dlbox.host import Host
 from dlbox.plan.gpu import ImageChoice, TorchRequest, choose
 from dlbox.plan.layout import LABEL_DIR, LABEL_PROJECT, WORKSPACE
 from dlbox.plan.project_package import ProjectPackage, plan_project_package, wants_devel
-from dlbox.plan.system import SystemPlan, plan_system
+from dlbox.plan.system import SystemPlan, plan_system, python_warning
 from dlbox.plan.torch_family import (Pin, Source, asks_from_lines, choose_for_project, family_pins,
                                      family_sources, project_torch)
 from dlbox.redact import mask_url
@@ -321,6 +321,9 @@ def resolve(
     system = plan_system(tuple(spec.env.apt), spec.env.compiler, declared)
     reasons += system.reasons
     warnings += system.warnings
+    py_warning = python_warning(choice.python, declared)
+    if py_warning:
+        warnings.append(py_warning)
     build = _build_plan(spec, host, choice, proxy, packages, reasons, system)
     build = replace(build, family=family, family_sources=sources, lock=lock_file_name(choice), package=package,
                     apt=tuple(dict.fromkeys(build.apt + tuple(pkg_apt))),

@@ -26,6 +26,18 @@ class SystemPlan:
     warnings: tuple[str, ...]
 
 
+def python_warning(python: str, declared) -> str | None:
+    """The spec's Python against the project's declared range (requires-python, conda, .python-version)."""
+    from dlbox.catalog.pythons import choose_python, outside_range
+
+    rng = getattr(declared, "python", None)
+    if rng is None or not outside_range(python, rng.specifier):
+        return None
+    best = choose_python(rng.specifier, where=str(rng.origin))
+    fix = f'set [env] python = "{best.python}"' if best.python else (best.refusal or "")
+    return f"[env] python {python} is outside the project's range {rng.specifier} ({rng.origin}): {fix}"
+
+
 def plan_system(user_apt: tuple[str, ...], compiler: bool | str, declared) -> SystemPlan:
     """`declared`: a dlbox.spec.declared.Declared, or None (nothing read)."""
     apt: list[str] = list(user_apt)
