@@ -170,3 +170,17 @@ def test_hugging_face_space_front_matter_declares_gradio(tmp_path):
     assert d.python.specifier == "==3.10.*"
     from dlbox.spec.detect import detect
     assert detect(tmp_path).pip == ["gradio==4.44.1"] and detect(tmp_path).ports == ["7860"]
+
+
+def test_setup_py_computed_requirements_come_from_the_build_backend(tmp_path):
+    """install_requires built at run time: the real backend (setuptools, in a throwaway uv environment)
+    is asked for METADATA. Needs PyPI or uv's cache for setuptools, as a real install would."""
+    (tmp_path / "setup.py").write_text(
+        "from setuptools import setup\ndeps = ['numpy>=1.2'] + ['einops' for _ in range(1)]\n"
+        "setup(name='bk', version='0.1', py_modules=[], install_requires=deps,\n"
+        "      extras_require={'viz': ['matplotlib']}, python_requires='>=3.9')\n")
+    d = read_declared(tmp_path)
+    assert any("build backend's metadata" in n for n in d.notes), d.notes
+    assert sorted((x.name, x.specifier, x.group) for x in d.deps) == [
+        ("einops", "", None), ("matplotlib", "", "extra:viz"), ("numpy", ">=1.2", None)]
+    assert d.python.specifier == ">=3.9"

@@ -12,11 +12,14 @@ from __future__ import annotations
 import ast
 import configparser
 import email.parser
+import hashlib
+import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+import platformdirs
 from packaging.utils import canonicalize_name
 
 from dlbox.spec.declared.pyproject import parse_requirement
@@ -189,8 +192,23 @@ print(caller.prepare_metadata_for_build_wheel(outdir))
 """
 
 
+def _cache_file(project: Path) -> Path:
+    """Where the backend's answer for these exact build files is kept (plan runs often; uv takes seconds)."""
+    h = hashlib.sha256()
+    for name in ("setup.py", "setup.cfg", "pyproject.toml"):
+        f = project / name
+        h.update(name.encode() + b"\0" + (f.read_bytes() if f.is_file() else b"") + b"\0")
+    base = Path(os.environ.get("DLBOX_CACHE") or platformdirs.user_cache_dir("dlbox"))
+    return base / "metadata" / f"{h.hexdigest()[:32]}.METADATA"
+
+
 def _backend(project: Path, out: Collector) -> None:
-    """Ask the build backend for METADATA, in a throwaway environment uv makes (needs an index)."""
+    """Ask the build backend for METADATA, in a throwaway environment uv makes (needs an index).
+    The answer is cached by the content of setup.py/setup.cfg/pyproject.toml."""
+    cached = _cache_file(project)
+    if cached.is_file():
+        _metadata(cached.read_text(), out)
+        return
     uv = _uv()
     with tempfile.TemporaryDirectory() as tmp:
         argv = [uv, "run", "--no-project", "--isolated", "--quiet", "--python", sys.executable,
@@ -207,9 +225,19 @@ def _backend(project: Path, out: Collector) -> None:
             out.notes.append(f"setup.py: running the build backend failed ({last}); dependencies not read: "
                              "list them under [env] pip")
             return
-        dist = Path(tmp) / r.stdout.strip().splitlines()[-1] / "METADATA"
-        meta = email.parser.Parser().parsestr(dist.read_text())
+        text = (Path(tmp) / r.stdout.strip().splitlines()[-1] / "METADATA").read_text()
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        cached.write_text(text)
+    except OSError:
+        pass
+    _metadata(text, out)
+
+
+def _metadata(text: str, out: Collector) -> None:
+    meta = email.parser.Parser().parsestr(text)
     out.notes.append("setup.py: dependencies read from the build backend's metadata")
+    out.deps[:] = [d for d in out.deps if d.source != "setup.py"]   # the backend's word replaces the AST's
     if meta.get("Requires-Python"):
         out.python = PythonRange(meta["Requires-Python"], Origin("setup.py"))
     for r in meta.get_all("Requires-Dist") or ():
