@@ -279,3 +279,13 @@ def test_a_given_l4t_driver_is_a_jetson_not_the_r535_desktop_branch():
     with pytest.raises(PlanError) as e:
         choose(R(), d)
     assert "Jetson" in str(e.value)
+
+
+def test_a_gpu_list_without_a_driver_asks_for_one():
+    c = choose(R(), smi("L-titanv-rtx5880ada.txt"))
+    assert not c.gpu and any("--driver" in w for w in c.warnings)
+
+
+def test_mig_mode_is_said():
+    c = choose(R(), smi("mig-a100-80g-truncated-520.61.05.txt"))
+    assert any("MIG mode is on for GPU 0, 1" in w for w in c.warnings)

@@ -125,10 +125,19 @@ def gpu_gate(req: TorchRequest, driver: DriverFacts | None, n: _Notes) -> str | 
     cuda_max, note = effective_cuda_max(driver)
     if note:
         n.warnings.append(note)
+    if cuda_max is None and driver.gpus and not driver.driver_version:
+        n.warnings.append(f"this output names {len(driver.gpus)} GPU(s) but not the driver (nvidia-smi -L or a CSV "
+                          "without driver_version): planning CPU wheels; give --driver VERSION or the plain "
+                          "nvidia-smi output")
+        return None
     if cuda_max is None:
         n.warnings.append(f"driver {driver.driver_version} has no CUDA version dlbox can place "
                           "(catalog driver_branches.json); planning CPU wheels")
         return None
+    mig = [g for g in driver.gpus if g.mig]
+    if mig:
+        n.warnings.append(f"MIG mode is on for GPU {', '.join(str(g.index) for g in mig)}: a container sees the MIG "
+                          "slices it is given (`nvidia-smi -L` lists their MIG-<uuid>; [run] gpus = \"device=MIG-<uuid>\")")
     if driver.driver_model == "TCC":
         n.warnings.append("the GPU is in TCC mode: WSL 2 (and so Docker Desktop) sees only WDDM-mode GPUs; "
                           "switch with `nvidia-smi -g 0 -dm 0` (WDDM) and reboot")
