@@ -45,6 +45,7 @@ from dlbox.ship.layers import (
     saved_layers,
 )
 from dlbox.ship.progress import Meter
+from dlbox.ship.staging import StagingLock, staged_layer_ok
 
 Say = Callable[[str], None]
 
@@ -262,7 +263,8 @@ def deploy(docker: Docker, ref: str, target_text: str, *, say: Say = lambda _m: 
     tags = tags_for(image, ref)
     cp = _control_path(target)
     try:
-        return _deploy(docker, image, ref, tags, target, cp, say, meter, t0)
+        with StagingLock(target, cp, staging_dir(), say):     # one deploy at a time (ship/staging.py)
+            return _deploy(docker, image, ref, tags, target, cp, say, meter, t0)
     finally:
         ssh.close_master(target, cp)
 
@@ -300,7 +302,10 @@ def _deploy(docker, image, ref, tags, target, cp, say, meter, t0) -> DeployResul
                 ssh.run(target, cleanup_script(blobs), control_path=cp, timeout=60)
                 raise HostError(f"{target} ran out of disk space while loading the image (its old images are untouched).",
                                 fix="free space in the server's Docker data root (docker system prune there)")
-            raise EngineError(f"docker load on {target} failed: {_last_line(text)}", detail=text)
+            # what was staged is not trusted again: the next deploy sends it afresh
+            ssh.run(target, cleanup_script(blobs), control_path=cp, timeout=60)
+            raise EngineError(f"docker load on {target} failed: {_last_line(text)}", detail=text,
+                              fix="run dlbox deploy again (the staged layers were removed)")
     finally:
         source.close()
     result.seconds = time.monotonic() - t0
@@ -323,8 +328,10 @@ def _send_layer(target, cp, source: LayerSource, diff_id: str, remote: RemoteSta
     hex_id = diff_id.split(":", 1)[1]
     size = source.size(diff_id)
     if remote.staged.get(f"{hex_id}.tar") == size:
-        result.resumed_bytes += size  # verified by an earlier, interrupted deploy
-        return
+        if staged_layer_ok(target, cp, staging_dir(), hex_id):
+            result.resumed_bytes += size  # left by an earlier, interrupted deploy; still matches
+            return
+        remote.staged.pop(f"{hex_id}.tar")  # damaged since: removed on the server, sent again
     offset = remote.staged.get(f"{hex_id}.tar.part", 0)
     if offset > size:
         offset = 0  # cannot be ours: the send script truncates nothing, so restart the file
@@ -383,6 +390,11 @@ def _send_layer(target, cp, source: LayerSource, diff_id: str, remote: RemoteSta
             remote.staged.pop(f"{hex_id}.tar.part", None)
             return _send_layer(target, cp, source, diff_id, remote, result, meter, retry=False)
         raise EngineError(f"layer {hex_id[:12]} read from the engine does not match its diff ID")
+    if "DLBOX:badhash" in text and offset and retry:
+        # the part resumed from was damaged (the server removed it): send the layer whole, once
+        remote.staged.pop(f"{hex_id}.tar.part", None)
+        result.resumed_bytes -= offset
+        return _send_layer(target, cp, source, diff_id, remote, result, meter, retry=False)
     if "DLBOX:ok" not in text:
         raise HostError(f"Layer {hex_id[:12]} arrived damaged on {target} ({_last_line(text)}); it was removed.",
                         fix="run dlbox deploy again")
