@@ -72,7 +72,7 @@ def export(path: Path = PathArg, output: Optional[Path] = typer.Option(None, "-o
 
     ref, name = _image(path, image)
     target = output or Path(f"{name}.tar.zst")
-    r = export_image(Docker(), ref, target, meter=RichMeter())
+    r = export_image(Docker(), ref, target, meter=RichMeter(), say=_say)
     out.print(f"{r.file}  {_mb(r.file_bytes)} (image {_mb(r.image_bytes)}) in {r.seconds:.1f} s")
     out.print(f"sha256 {r.sha256}  → {r.file}.sha256")
 

@@ -8,6 +8,7 @@ read `.tar.zst` itself (`docker load` and `docker import` both fail on it), so i
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -16,6 +17,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from dlbox.engine.docker import Docker
 from dlbox.errors import DlboxError, EngineError, HostError
@@ -65,8 +67,28 @@ def sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
 
-def export_image(docker: Docker, ref: str, out: Path, *, meter: Meter | None = None) -> ExportResult:
-    """Write REF to OUT (zstd) and OUT.sha256. Nothing is left at OUT when it fails."""
+def _mb(n: int) -> str:
+    return f"{n / 1e6:,.0f} MB"
+
+
+def check_space(out: Path, image_bytes: int, say: Callable[[str], None]) -> None:
+    """Before export: the archive is at most about the image's size (zstd only shrinks it, by how
+    much depends on the content). Refuse when even a 10x smaller archive cannot fit; warn when
+    the uncompressed size does not."""
+    free = shutil.disk_usage(out.parent).free
+    if image_bytes and free < image_bytes // 10:
+        raise HostError(f"Not enough space for {out}: the image is {_mb(image_bytes)} uncompressed and the archive "
+                        f"needs a good part of that; {out.parent} has {_mb(free)} free.",
+                        fix=f"free space there, or export elsewhere: dlbox export -o /other/disk/{out.name}")
+    if image_bytes and free < image_bytes:
+        say(f"{out.parent} has {_mb(free)} free and the image is {_mb(image_bytes)} uncompressed: "
+            "the archive fits only if zstd shrinks it enough")
+
+
+def export_image(docker: Docker, ref: str, out: Path, *, meter: Meter | None = None,
+                 say: Callable[[str], None] = lambda _m: None) -> ExportResult:
+    """Write REF to OUT (zstd) and OUT.sha256. Nothing is left at OUT (nor OUT.part) when it fails,
+    a full disk included."""
     meter = meter or Meter()
     t0 = time.monotonic()
     data = docker.inspect("image", ref)
@@ -75,32 +97,53 @@ def export_image(docker: Docker, ref: str, out: Path, *, meter: Meter | None = N
                           fix="dlbox build --bake   (or docker images to find the name)")
     size = int(data.get("Size") or 0)
     out.parent.mkdir(parents=True, exist_ok=True)
+    check_space(out, size, say)
     part = out.with_name(out.name + ".part")
+    h, written, done = hashlib.sha256(), 0, False
     save = docker.popen(["save", ref], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    h, written = hashlib.sha256(), 0
-    with open(part, "wb") as f:
-        z = subprocess.Popen(compress_argv(), stdin=save.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        save.stdout.close()  # zstd owns it now; save gets SIGPIPE if zstd dies
-        meter.start(f"export {ref}", None)
-        try:
-            while chunk := z.stdout.read(CHUNK):
-                h.update(chunk)
-                f.write(chunk)
-                written += len(chunk)
-                meter.advance(len(chunk))
-        finally:
-            meter.stop()
-    z_err = z.stderr.read().decode(errors="replace")
-    save_err = save.stderr.read().decode(errors="replace")
-    if save.wait() != 0 or z.wait() != 0:
-        part.unlink(missing_ok=True)
-        if save.returncode != 0:
-            raise docker.error(save_err, f"docker save {ref}")
-        raise HostError(f"zstd failed while writing {out}: {z_err.strip() or 'no message'}",
-                        fix="check free space where the archive goes")
-    os.replace(part, out)
-    digest = h.hexdigest()
-    sidecar(out).write_text(f"{digest}  {out.name}\n")
+    z = subprocess.Popen(compress_argv(), stdin=save.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    save.stdout.close()  # zstd owns it now; save gets SIGPIPE if zstd dies
+    try:
+        with open(part, "wb") as f:
+            meter.start(f"export {ref}", None)
+            try:
+                while chunk := z.stdout.read(CHUNK):
+                    h.update(chunk)
+                    f.write(chunk)
+                    written += len(chunk)
+                    meter.advance(len(chunk))
+                f.flush()
+                os.fsync(f.fileno())     # a full disk shows here, not after the rename
+            finally:
+                meter.stop()
+        z_err = z.stderr.read().decode(errors="replace")
+        save_err = save.stderr.read().decode(errors="replace")
+        if save.wait() != 0 or z.wait() != 0:
+            if save.returncode != 0:
+                raise docker.error(save_err, f"docker save {ref}")
+            raise HostError(f"zstd failed while writing {out}: {z_err.strip() or 'no message'}",
+                            fix="check free space where the archive goes")
+        digest = h.hexdigest()
+        sc_tmp = sidecar(out).with_name(sidecar(out).name + ".part")
+        sc_tmp.write_text(f"{digest}  {out.name}\n")
+        os.replace(part, out)
+        os.replace(sc_tmp, sidecar(out))
+        done = True
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise HostError(f"{out.parent} ran out of space after {_mb(written)} of the archive; the partial file "
+                            f"was removed. The image is {_mb(size)} uncompressed; {out.parent} has "
+                            f"{_mb(shutil.disk_usage(out.parent).free)} free now.",
+                            fix=f"free space there, or export elsewhere: dlbox export -o /other/disk/{out.name}") from None
+        raise
+    finally:
+        if not done:
+            for proc in (z, save):
+                if proc.poll() is None:
+                    proc.kill()
+                proc.wait()
+            part.unlink(missing_ok=True)
+            sidecar(out).with_name(sidecar(out).name + ".part").unlink(missing_ok=True)
     return ExportResult(ref, str(out), digest, size, written, time.monotonic() - t0)
 
 
