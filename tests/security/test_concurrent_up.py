@@ -61,3 +61,35 @@ def test_down_waits_for_a_running_up_and_names_it(project, tmp_path):
         os.close(fd)
     proc.wait(timeout=120)
     assert proc.returncode == 0
+
+
+def test_two_up_detach_at_once_as_a_docker_group_user(docker_engine):
+    """The same race run by a non-root member of the docker group, in a project it owns, after
+    root had used the project (so .dlbox/lock existed already)."""
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from tests.integration.test_core_real import DEV_USER, ensure_user
+
+    if os.geteuid() != 0:
+        pytest.skip("creating the test user needs root")
+    ensure_user(DEV_USER, docker_group=True)
+    home = Path(tempfile.mkdtemp(prefix="dlbox-race-"))       # pytest's tmp dirs are root-only
+    project = tiny_project(home / "race", "faults-race-user")
+    try:
+        dlbox("build", str(project))                           # root leaves .dlbox/lock behind
+        subprocess.run(["chown", "-R", DEV_USER, str(home)], check=True)
+        procs = [subprocess.Popen(dlbox_argv("up", "--detach", str(project), user=DEV_USER),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        results = [(p.wait(timeout=600), *p.communicate()) for p in procs]
+        assert [code for code, _, _ in results] == [0, 0], results
+        rows = _containers(project)
+        assert len(rows) == 1 and rows[0].endswith(" running"), rows
+    finally:
+        dlbox("down", str(project), check=False)
+        ids = docker("images", "-q", "--filter", f"label=org.dlbox.project_dir={project}").split()
+        if ids:
+            docker("rmi", "-f", *set(ids), check=False)
+        shutil.rmtree(home, ignore_errors=True)
