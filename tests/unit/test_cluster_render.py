@@ -196,3 +196,18 @@ def test_any_command_words_reach_torchrun_unchanged(words):
     script = f'set -- {rest}\nfor w in "$@"; do printf "%s\\0" "$w"; done'
     proc = subprocess.run(["bash", "-c", script], capture_output=True)
     assert proc.stdout.split(b"\0")[:-1] == [w.encode("utf-8", "surrogateescape") for w in words]
+
+
+def test_a_value_holding_the_heredoc_delimiter_falls_back_to_quoting():
+    from dlbox.cluster.sbatch import export_text
+
+    text = export_text("X", "a\nDLBOX_EOF\nb")
+    proc = subprocess.run(["bash", "-c", text + '\nprintf %s "$X"'], capture_output=True)
+    assert proc.stdout == b"a\nDLBOX_EOF\nb"
+
+
+def test_podman_nodes_need_a_registry():
+    from dlbox.cluster.images import ship
+
+    with pytest.raises(ClusterError, match="runs Podman on its nodes: dlbox ships to them through a registry"):
+        ship(Cluster("lab"), docker=None, ref="img:1", runtime="podman", shared_dir="/s", nodes=["a"], say=print)
