@@ -85,3 +85,12 @@ def test_named_requirements_file_and_missing_one(tmp_path):
     assert read_declared(tmp_path, requirements="reqs/dev.txt").names() == ("pytest",)
     with pytest.raises(SpecError, match="no such requirements file"):
         read_declared(tmp_path, requirements="reqs/nope.txt")
+
+
+def test_declared_is_json_ready(tmp_path):
+    import json
+    write(tmp_path, {"requirements.txt": "--extra-index-url https://x/simple\ntorch==2.2.2+cu121\n-e .\n"})
+    d = read_declared(tmp_path)
+    back = json.loads(json.dumps(d.to_dict()))
+    assert back["deps"][0]["origin"] == {"file": "requirements.txt", "line": 2}
+    assert back["indexes"][0]["kind"] == "extra" and back["local_packages"][0]["path"] == "."
