@@ -17,7 +17,9 @@ import subprocess
 import time
 from pathlib import Path
 
-BASE = os.environ.get("DLBOX_BENCH_BASE", "debian:bookworm-slim")
+# A dlbox CPU image (Debian bookworm + python3 + torch) is the honest base; a bare bookworm-slim
+# works too where its apt sources answer.
+BASE = os.environ.get("DLBOX_BENCH_BASE") or os.environ.get("DLBOX_TORCH_IMAGE") or "debian:bookworm-slim"
 OUT = Path(__file__).parent / "results" / "compiler.json"
 SCRIPT = r"""
 set -e
@@ -40,7 +42,7 @@ def docker(*args: str, timeout: int = 900) -> str:
 def main() -> None:
     t0 = time.monotonic()
     rows = []
-    for line in docker("run", "--rm", "-u", "0", BASE, "sh", "-c", SCRIPT).strip().splitlines():
+    for line in docker("run", "--rm", "-u", "0", "--entrypoint", "", BASE, "sh", "-c", SCRIPT).strip().splitlines():
         what, count, kib = line.split("|")
         rows.append({"install": what, "packages": int(count), "installed_mb": round(int(kib) / 1024, 1)})
     result = {"base": BASE, "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "sets": rows,
