@@ -7,12 +7,21 @@ Image: the digits example's environment image (torch CPU, ~1.1 GB) plus a code l
 Without that env image, a debian image with 400 MB of random data stands in.
 Writes benchmarks/results/ship.json. Targets (issue 5): second deploy sends < 2x the changed
 layers and is >= 10x faster than the baseline; first deploy no slower than the baseline.
+
+Shaped links (issue 14): `--shaped` also runs the first deploy, both ways, with the link to the
+server limited by `tc` (tbf on the host end of the veth) to 100 Mbit/s and 1 Gbit/s, then dlbox's
+second deploy after a code edit; target: first deploy >= 1.8x faster than the baseline. The link is
+shared by everyone's tests: the limit is set only around each measured transfer and always removed
+(finally + atexit + SIGTERM), never left on. Writes benchmarks/results/ship_shaped.json.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -30,8 +39,12 @@ BUILDER = Docker(binary="/usr/bin/docker")
 
 
 def env_image() -> str:
-    out = LOCAL.run(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}", "dlbox/digits"]).stdout.decode().split()
-    envs = [r for r in out if not r.endswith(":baked")]
+    for arg in sys.argv[1:]:
+        if arg.startswith("--image="):
+            return arg.split("=", 1)[1]
+    out = LOCAL.run(["image", "ls", "--filter", "label=org.dlbox.project=digits", "--format",
+                     "{{.Repository}}:{{.Tag}}"]).stdout.decode().split()
+    envs = [r for r in out if r.startswith("dlbox/") and not r.endswith(":baked") and "-jupyter-" not in r]
     if envs:
         return envs[0]
     df = "FROM debian:bookworm-slim\nRUN head -c 400000000 /dev/urandom > /data\n"
@@ -71,8 +84,9 @@ def baseline(ref: str, target: ssh.Target) -> dict:
 
 def ours(ref: str, target: ssh.Target) -> dict:
     r = deploy(LOCAL, ref, str(target))
-    return {"bytes_sent": r.bytes_sent, "seconds": round(r.seconds, 2), "layers_sent": r.layers_sent,
-            "layers_total": r.layers_total, "image_bytes": r.image_bytes}
+    return {"bytes_sent": r.bytes_sent, "raw_bytes": r.raw_bytes, "seconds": round(r.seconds, 2),
+            "layers_sent": r.layers_sent, "layers_total": r.layers_total, "image_bytes": r.image_bytes,
+            "codec": r.codec, "link": r.link}
 
 
 def changed_bytes(old: str, new: str) -> int:
@@ -85,17 +99,70 @@ def changed_bytes(old: str, new: str) -> int:
     return n
 
 
+LINK_DEV = "dlbr0"   # scripts/world.sh: the host end of the veth into the server's namespace
+
+
+def unshape() -> None:
+    subprocess.run(["tc", "qdisc", "del", "dev", LINK_DEV, "root"], capture_output=True)
+
+
+@contextlib.contextmanager
+def shaped(rate: str):
+    """The host→server direction limited to RATE (e.g. 100mbit) for the duration of the block."""
+    burst = "1mb" if rate.endswith("gbit") else "256kb"
+    unshape()
+    subprocess.run(["tc", "qdisc", "add", "dev", LINK_DEV, "root", "tbf", "rate", rate, "burst", burst,
+                    "latency", "50ms"], check=True)
+    try:
+        yield
+    finally:
+        unshape()
+
+
+def shaped_runs(target: ssh.Target, remote: Docker, v1: str, v2: str, base: str) -> dict:
+    atexit.register(unshape)
+    signal.signal(signal.SIGTERM, lambda *_: (unshape(), sys.exit(143)))
+    runs = {}
+    for rate in ("100mbit", "1gbit"):
+        remote_reset(remote, v1, v2, base)
+        with shaped(rate):
+            b = baseline(v1, target)
+        print(rate, "baseline", b, flush=True)
+        remote_reset(remote, v1, v2, base)
+        time.sleep(2)
+        with shaped(rate):
+            first = ours(v1, target)
+            second = ours(v2, target)
+        runs[rate] = {"first_deploy": {"baseline": b, "dlbox": first},
+                      "second_deploy_after_code_edit": {"dlbox": second},
+                      "first_speedup": round(b["seconds"] / max(first["seconds"], 1e-3), 2)}
+        runs[rate]["first_ge_1_8x_faster"] = runs[rate]["first_speedup"] >= 1.8
+        print(rate, json.dumps(runs[rate]), flush=True)
+    return runs
+
+
 def main() -> int:
     if not os.environ.get("DLBOX_TEST_REMOTE"):
         print("source /tmp/dlbox-world/env first (WORLD_REMOTE=1 bash scripts/world.sh up)", file=sys.stderr)
         return 2
     os.environ.setdefault("DLBOX_SSH_CONFIG", os.environ.get("DLBOX_TEST_SSH_CONFIG", ""))
+    # a staging dir of our own: other sessions' deploys to the shared test server clean theirs up
+    os.environ.setdefault("DLBOX_REMOTE_STAGING", f"/tmp/dlbox-bench-staging-{os.getpid()}")
     target = ssh.Target.parse(os.environ["DLBOX_TEST_REMOTE"])
     remote = Docker(host=f"unix://{os.environ['DLBOX_TEST_REMOTE_SOCKET']}")
     base = env_image()
     v1 = bake(base, "dlbox-bench/ship:v1", "version one")
     v2 = bake(base, "dlbox-bench/ship:v2", f"changed at {time.time()}")
     every = [v1, v2, base]
+    if "--shaped" in sys.argv:
+        runs = shaped_runs(target, remote, v1, v2, base)
+        out = ROOT / "benchmarks/results/ship_shaped.json"
+        out.write_text(json.dumps({"image": {"env_image": base, "v1": v1, "v2": v2}, "links": runs,
+                                   "machine": {"nproc": os.cpu_count(), "note": "2 cores shared by ~8 sessions"}},
+                                  indent=2) + "\n")
+        remote_reset(remote, v2, v1, base)
+        print(f"wrote {out}")
+        return 0
 
     remote_reset(remote, *every)
     base_first = baseline(v1, target)

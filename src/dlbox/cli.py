@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from dlbox.commands import apps, catalog, cluster, core, doctor, k8s, ship
+from dlbox.commands import apps, catalog, cluster, core, doctor, k8s, lifecycle, ship
 from dlbox.errors import DlboxError, Terminated
 
 app = typer.Typer(
@@ -30,7 +30,7 @@ app = typer.Typer(
 )
 
 def _register_all() -> None:
-    for verbs in (core, catalog, doctor, ship, apps, cluster, k8s):
+    for verbs in (core, catalog, doctor, ship, apps, cluster, k8s, lifecycle):
         verbs.register(app)
     _plain_help(app)
 

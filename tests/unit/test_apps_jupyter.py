@@ -122,7 +122,7 @@ def test_jupyter_is_a_stage_of_the_one_dockerfile_and_is_skipped_when_the_projec
     assert stages[-2:] == ["FROM env AS jupyter", "FROM env"], "a plain docker build still ends at env"
     jupyter = text[text.index("FROM env AS jupyter"):]
     assert "--index-url https://mirror.example/simple jupyterlab" in jupyter
-    assert "--mount=type=bind,source=.dlbox/bin/uv" in jupyter
+    assert "--mount=type=bind,from=dlbox/tools:" in jupyter and ".dlbox/bin" not in jupyter
     image = J.jupyter_image(p, "dlbox/nb:abc")       # FakeDocker: every image exists already
     assert image.startswith(f"{image_name(p.plan)}:") and image.endswith("-jupyter")
     assert not (tmp_path / ".dlbox" / "Dockerfile.jupyter").exists(), "no private Dockerfile"

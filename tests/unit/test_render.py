@@ -84,16 +84,48 @@ def test_layer_order_and_rules(tmp_path):
     spec, plan = cpu_plan(tmp_path)
     text = render_dockerfile(plan)
     assert not text.startswith("# syntax"), "a syntax line needs Docker Hub"
-    steps = [text.index(s) for s in ("apt-get $APT_CA install", "-m venv", "torch==2.13.0+cpu\n",
+    steps = [text.index(s) for s in ("install -y -q --no-install-recommends python3 python3-venv ca-certificates;",
+                                     "-m venv", "torch==2.13.0+cpu;", "--no-install-recommends git libgl1",
                                      "-r /tmp/dlbox/requirements.txt")]
-    assert steps == sorted(steps), "OS packages, Python, torch, project dependencies"
-    assert "--no-install-recommends" in text and "rm -rf /var/lib/apt/lists/*" in text
+    assert steps == sorted(steps), "Python's packages, venv, torch (shared), then project apt and dependencies"
+    assert "--no-install-recommends" in text and "find /var/lib/apt/lists -mindepth 1" in text
     assert "--mount=type=cache,id=dlbox-uv" in text and "--mount=type=secret,id=dlbox_ca" in text
     assert "uv pip install" in text and "COPY . " not in text, "code is bind-mounted, not copied"
     assert not re.search(r"^ARG\s+(HTTP|HTTPS|NO)_PROXY", text, re.M | re.I), "declared proxy ARGs land in history"
     assert "pw@" not in text and "alice:***@" in text, "the proxy password is masked in comments and labels"
     assert "mirrors.ustc.edu.cn/debian-security" in text
     assert "--index-url https://mirrors.ustc.edu.cn/pypi/simple" in text
+
+
+def _shared_part(text: str) -> str:
+    """The Dockerfile up to the end of the shared steps, without the per-project header comments."""
+    body = text[text.index("FROM "):text.index("ENV VIRTUAL_ENV=")]
+    return body
+
+
+def test_shared_layers_are_the_same_text_for_every_project_with_the_same_plan_inputs(tmp_path):
+    """One torch per machine: the steps before the project's own are byte-identical (BuildKit then
+    reuses them), and they stamp new files with SOURCE_DATE_EPOCH (other machines get the same IDs)."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    _, plan_a = cpu_plan(tmp_path / "a")
+    other = CPU_SPEC.replace('apt = ["git", "libgl1"]', 'apt = ["ffmpeg"]').replace('pip = ["einops"]', 'pip = ["timm"]')
+    spec_b = load_spec(_project(tmp_path / "b", other.replace("golden-cpu", "other")))
+    host = Host(driver=None, limits=Limits(8 << 20, None), local_wheels=(LocalWheel(
+        path="/opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl", name="torch",
+        version="2.13.0+cpu", python_tags=("cp311",), platform="manylinux_2_28_x86_64"),),
+        net=NetFacts(ca_bundle="/etc/ssl/certs/ca-certificates.crt", ca_bundle_from="PIP_CERT",
+                     find_links=("/opt/wheels",)))
+    plan_b = resolve(spec_b, host)
+    a = render_dockerfile(plan_a, tools="dlbox/tools:k")
+    b = render_dockerfile(plan_b, tools="dlbox/tools:k")
+    assert _shared_part(a) == _shared_part(b)
+    assert "ffmpeg" not in _shared_part(b) and "timm" not in _shared_part(b) and "ffmpeg" in b
+    shared = _shared_part(a)
+    assert shared.count("touch -h -d @315532800") == 2, "apt and venv+torch steps stamp what they create"
+    assert "COPY --from=dlbox-stubs /out/ /" in shared, "engine mount stubs exist before the first RUN"
+    assert ".dlbox/" not in a.replace(".dlbox/entrypoint.sh", "").replace(".dlbox/Dockerfile", ""), \
+        "uv and wheels come from the tools image, not the project's build context"
 
 
 def test_gpu_devel_plan_uses_an_image_with_nvcc(tmp_path):

@@ -101,7 +101,7 @@ def test_staging_dir_quoted(monkeypatch):
 
 def test_send_script_appends_verifies_renames():
     s = send_script("ab" * 32, 1234)
-    assert 'cat >> "$P"' in s and "-lt 1234" in s and f'mv -f "$P" "$D/{"ab" * 32}.tar"' in s
+    assert '{ cat >> "$P"; }' in s and "-lt 1234" in s and f'mv -f "$P" "$D/{"ab" * 32}.tar"' in s
     assert "rm -f \"$P\"" in s  # wrong hash / too long: the bad file goes
 
 

@@ -164,8 +164,15 @@ def render(
     p = _planned(path, nvidia_smi=nvidia_smi, driver=driver, compute_cap=compute_cap, server=server)
     _warn(p.plan)
     workflow.ensure_lock(p, say=_say)
-    staged = stage_project(p.plan)
+    docker = Docker()
+    try:
+        docker.ping()
+    except Exception:  # noqa: BLE001 — no engine here: the Dockerfile is still written
+        docker = None
+    staged = stage_project(p.plan, docker=docker)
     out.print(f"wrote {staged.dockerfile} and {staged.dockerfile}.dockerignore")
+    if docker is None:
+        out.print(f"it mounts the image {staged.tools} (uv and local wheels): run dlbox render again where Docker runs")
     out.print(f"build it without dlbox: cd {p.spec.project_dir} && DOCKER_BUILDKIT=1 docker build -f .dlbox/Dockerfile .")
 
 
@@ -249,8 +256,8 @@ def down(path: Path = PathArg,
     _say("removed " + ", ".join(removed) if removed else "nothing was running")
 
 
-def ls():
-    """List dlbox containers on this engine."""
+def ls(images: bool = typer.Option(True, "--images/--no-images", help="also list each project's images and their disk use")):
+    """List dlbox containers on this engine, and each project's images with unique and shared bytes."""
     from dlbox.engine.run import list_containers
 
     rows = list_containers(Docker())
@@ -260,6 +267,12 @@ def ls():
     for r in rows:
         table.add_row(r["name"], r["image"], r["status"], r["ports"])
     out.print(table)
+    if images:
+        from dlbox.commands.lifecycle import images_table
+
+        table, summary = images_table(Docker())
+        out.print(table)
+        out.print(summary)
 
 
 def logs(path: Path = PathArg, follow: bool = typer.Option(False, "--follow", "-f"),

@@ -123,10 +123,12 @@ def deploy(args: list[str] = typer.Argument(..., metavar="[PATH] USER@HOST[:PORT
     if r.already_there:
         out.print(f"{ref} was already on {r.target} (tagged, nothing sent) in {r.seconds:.1f} s")
         return
-    out.print(f"{ref} on {r.target}: sent {_mb(r.bytes_sent)} of {_mb(r.image_bytes)} "
+    rate = r.bytes_sent / r.seconds / 1e6 if r.seconds else 0.0
+    wire = (f" as {_mb(r.bytes_sent)} {r.codec}" if r.codec != "none" else "")
+    out.print(f"{ref} on {r.target}: sent {_mb(r.raw_bytes or r.bytes_sent)} of {_mb(r.image_bytes)}{wire} "
               f"({r.layers_sent} of {r.layers_total} layers; {r.layers_present} already there"
               + (f", {_mb(r.resumed_bytes)} from an interrupted deploy" if r.resumed_bytes else "")
-              + f") in {r.seconds:.1f} s")
+              + f") in {r.seconds:.1f} s, {rate:.1f} MB/s on the wire")
 
 
 def snapshot(path: Path = PathArg, tag: Optional[str] = typer.Option(None, "--tag", help="image name:tag to write")):

@@ -8,6 +8,7 @@ later `up` could pick up.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from dlbox.engine.context import select_context
 from dlbox.engine.docker import Docker, buildkit_client
 from dlbox.engine.paths import private_dir
 from dlbox.engine.stage import stage_project
+from dlbox.engine.tools import ensure_tools
 from dlbox.errors import EngineError, HostError, Terminated
 from dlbox.plan import Plan
 from dlbox.plan.layout import STAGE, image_name
@@ -38,6 +40,19 @@ class BuildResult:
     seconds: float
     sent: str = ""                     # what the build context held (bake), for people
     warnings: tuple[str, ...] = ()
+    context_bytes: int | None = None   # what the build sent the engine (known when its output was captured)
+
+
+_CONTEXT = re.compile(r"^#(\d+) transferring context: ([0-9.]+)([kMG]?B)", re.M)
+_UNIT = {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}
+
+
+def context_bytes(progress: str) -> int:
+    """Bytes of build context BuildKit received, from its plain progress output (last figure per step)."""
+    last: dict[str, int] = {}
+    for m in _CONTEXT.finditer(progress):
+        last[m[1]] = int(float(m[2]) * _UNIT[m[3]])
+    return sum(last.values())
 
 
 def _build_env(plan: Plan) -> dict[str, str]:
@@ -89,13 +104,14 @@ def split_tags(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 def run_build(docker: Docker, argv: list[str], env: dict[str, str], *, quiet: bool,
-              context_tar: Callable[[BinaryIO], None] | None = None) -> str:
+              context_tar: Callable[[BinaryIO], None] | None = None, progress_out: list[str] | None = None) -> str:
     """Run `docker build`; `context_tar` writes the context as a tar to its stdin (argv ends in "-").
 
     The build writes an image ID (`--iidfile`), never a tag: dlbox puts the argv's `-t` tags on
     that ID itself once the build succeeded. A build whose dlbox died (SIGKILL included) can
     therefore never tag an image that a later `up` would trust. SIGINT/SIGTERM/SIGHUP stop the
-    client and its session (cli.main turns SIGTERM/SIGHUP into `Terminated`). Returns the ID."""
+    client and its session (cli.main turns SIGTERM/SIGHUP into `Terminated`). Returns the ID;
+    PROGRESS_OUT gets the build's output when QUIET captured it (context_bytes reads it)."""
     binary = buildkit_client(docker.binary)
     if binary is None:
         raise HostError(
@@ -108,7 +124,9 @@ def run_build(docker: Docker, argv: list[str], env: dict[str, str], *, quiet: bo
     os.close(fd)
     argv = argv[:1] + ["--iidfile", iidfile] + argv[1:]
     try:
-        _run_client(client, argv, env, quiet=quiet, context_tar=context_tar)
+        text = _run_client(client, argv, env, quiet=quiet, context_tar=context_tar)
+        if progress_out is not None:
+            progress_out.append(text)
         image_id = Path(iidfile).read_text().strip()
     finally:
         Path(iidfile).unlink(missing_ok=True)
@@ -120,7 +138,7 @@ def run_build(docker: Docker, argv: list[str], env: dict[str, str], *, quiet: bo
 
 
 def _run_client(client: Docker, argv: list[str], env: dict[str, str], *, quiet: bool,
-                context_tar: Callable[[BinaryIO], None] | None) -> None:
+                context_tar: Callable[[BinaryIO], None] | None) -> str:
     out = subprocess.PIPE if quiet else None
     feeder, stdin = None, None
     if context_tar is not None:
@@ -144,6 +162,7 @@ def _run_client(client: Docker, argv: list[str], env: dict[str, str], *, quiet: 
         text = (stderr or b"").decode(errors="replace")
         raise EngineError("docker build failed" + (f": {text.strip().splitlines()[-1]}" if text.strip() else
                                                    " (see the output above)"), detail=text)
+    return (stderr or b"").decode(errors="replace")
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -176,12 +195,15 @@ def build(docker: Docker, plan: Plan, *, progress: str | None = None, quiet: boo
     tag = f"{image_name(plan)}:{staged.fingerprint[:12]}" + (f"-{target}" if target else "")
     if not force and docker.image_exists(tag):
         return BuildResult(tag, False, time.monotonic() - t0)
+    ensure_tools(docker, plan.build.find_links, quiet=True)
     ca = combined_bundle(plan.build.ca_files)
     progress = progress or ("tty" if sys.stderr.isatty() and not quiet else "plain")
     argv = build_argv(plan, dockerfile=str(staged.dockerfile), tag=tag, ca_bundle=ca, progress=progress,
                       context=plan.project_dir, target=target)
-    run_build(docker, argv, _build_env(plan), quiet=quiet)
-    return BuildResult(tag, True, time.monotonic() - t0)
+    progress_text: list[str] = []
+    run_build(docker, argv, _build_env(plan), quiet=quiet, progress_out=progress_text)
+    return BuildResult(tag, True, time.monotonic() - t0,
+                       context_bytes=context_bytes("".join(progress_text)) if quiet else None)
 
 
 def bake(docker: Docker, plan: Plan, *, env_image: str, project_dir: Path, labels: dict[str, str],

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from dlbox.engine.bootstrap import bootstrap, can_bootstrap
 from dlbox.engine.docker import Docker
 from dlbox.errors import HostError
@@ -24,10 +27,17 @@ class Availability:
 
     def _pull(self, ref: str) -> bool:
         self.say(f"pulling {ref} …")
-        proc = self.docker.run(["pull", "--quiet", ref], check=False, timeout=PULL_TIMEOUT)
+        # The engine's own progress (bytes per layer) goes to stderr: a base image is often GBs.
+        proc = self.docker.popen(["pull", ref], stdout=sys.stderr.fileno(), stderr=subprocess.PIPE)
+        try:
+            _, stderr = proc.communicate(timeout=PULL_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            stderr = f"no answer within {PULL_TIMEOUT:.0f} s".encode()
         if proc.returncode == 0:
             return True
-        err = proc.stderr.decode(errors="replace").strip()
+        err = stderr.decode(errors="replace").strip()
         self.errors[ref] = err.splitlines()[-1] if err else "pull failed"
         self.say(f"cannot pull {ref}: {self.errors[ref]}")
         return False

@@ -1,9 +1,9 @@
 """Stage what a build reads into the project's `.dlbox/` directory.
 
-The rendered Dockerfile refers only to paths inside the build context, so that plain
-`docker build` works on it: `.dlbox/bin/uv` (the host's uv, bind-mounted into pip steps),
-`.dlbox/links/N/` (hard links to the wheels of each find_links directory), and
-`.dlbox/entrypoint.sh`. `.dlbox/.gitignore` keeps the bulky parts out of git.
+The rendered Dockerfile reads from the project only `.dlbox/entrypoint.sh` and the project's own
+requirements file, so a build sends a few kilobytes of context. uv and the local wheels reach the
+build through the tools image (engine.tools), never through the project: nothing is linked or
+copied into it. `.dlbox/.gitignore` keeps the generated scratch files out of git.
 """
 
 from __future__ import annotations
@@ -14,20 +14,19 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import uv
-
+from dlbox.engine.docker import Docker
+from dlbox.engine.tools import ensure_tools, tools_ref
 from dlbox.errors import HostError
 from dlbox.plan import Plan
 from dlbox.plan.layout import STAGE
 from dlbox.render.dockerfile import entrypoint_script, render_dockerfile, render_dockerignore
-
-WHEEL_SUFFIXES = (".whl", ".tar.gz", ".zip")
 
 
 @dataclass(frozen=True)
 class Staged:
     dockerfile: Path
     fingerprint: str      # hash of every build input: the image tag is derived from it
+    tools: str            # the tools image the Dockerfile mounts
 
 
 def _write(path: Path, text: str) -> None:
@@ -39,35 +38,12 @@ def _write(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def _link(src: Path, dst: Path) -> None:
-    if dst.exists():
-        s, d = src.stat(), dst.stat()
-        if (s.st_ino == d.st_ino and s.st_dev == d.st_dev) or (s.st_size == d.st_size and s.st_mtime <= d.st_mtime):
-            return
-        dst.unlink()
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)   # another filesystem: copy once, kept while unchanged
-
-
-def stage_links(stage: Path, dirs: tuple[str, ...], h: "hashlib._Hash") -> None:
-    root = stage / "links"
-    if root.exists():
-        for old in root.iterdir():
-            if not (old.name.isdigit() and int(old.name) < len(dirs)):
-                shutil.rmtree(old) if old.is_dir() else old.unlink()
-    for i, d in enumerate(dirs):
-        dst_dir = root / str(i)
-        dst_dir.mkdir(parents=True, exist_ok=True)
-        src_dir = Path(d)
-        names = sorted(p.name for p in src_dir.iterdir() if p.name.endswith(WHEEL_SUFFIXES) and p.is_file())
-        for stale in set(p.name for p in dst_dir.iterdir()) - set(names):
-            (dst_dir / stale).unlink()
-        for name in names:
-            _link(src_dir / name, dst_dir / name)
-            st = (src_dir / name).stat()
-            h.update(f"link {i} {name} {st.st_size}\n".encode())
+def _drop_old_links(stage: Path) -> None:
+    """Earlier dlbox versions hard-linked uv and the wheels into .dlbox/bin and .dlbox/links."""
+    for name in ("bin", "links"):
+        old = stage / name
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _hash_package(project_dir: Path, pkg, h) -> None:
@@ -89,27 +65,24 @@ def _hash_package(project_dir: Path, pkg, h) -> None:
                 h.update(f"ext {p.relative_to(root)}\n".encode() + p.read_bytes())
 
 
-def stage_project(plan: Plan) -> Staged:
-    """Write the project's .dlbox/ (Dockerfile, ignore file, entrypoint, uv, find_links) and
-    fingerprint every build input."""
+def stage_project(plan: Plan, docker: Docker | None = None) -> Staged:
+    """Write the project's .dlbox/ (Dockerfile, ignore file, entrypoint) and fingerprint every
+    build input; with DOCKER, also make sure that engine has the tools image (engine.tools)."""
     project_dir = Path(plan.project_dir)
     stage = project_dir / STAGE
     try:
         stage.mkdir(exist_ok=True)
     except OSError as exc:
         raise HostError(f"cannot write {stage}: {exc.strerror}") from None
-    dockerfile = render_dockerfile(plan)
+    tools = ensure_tools(docker, plan.build.find_links) if docker is not None else tools_ref(plan.build.find_links)
+    dockerfile = render_dockerfile(plan, tools=tools)
     h = hashlib.sha256(dockerfile.encode())
     _write(stage / "Dockerfile", dockerfile)
     _write(stage / "Dockerfile.dockerignore", render_dockerignore(bake=False))
     _write(stage / "entrypoint.sh", entrypoint_script())
-    _write(stage / ".gitignore", "# dlbox's staging area: the Dockerfile is worth keeping, the rest is rebuilt\nbin/\nlinks/\n*.tmp\nlock\n")
+    _write(stage / ".gitignore", "# dlbox's staging area: the Dockerfile is worth keeping, the rest is rebuilt\n*.tmp\nlock\n")
+    _drop_old_links(stage)
     h.update(entrypoint_script().encode())
-    uv_bin = Path(uv.find_uv_bin())
-    (stage / "bin").mkdir(exist_ok=True)
-    _link(uv_bin, stage / "bin" / "uv")
-    h.update(f"uv {uv_bin.stat().st_size}\n".encode())
-    stage_links(stage, plan.build.find_links, h)
     _write(stage / "collect_ext.py", (Path(__file__).parent.parent / "templates" / "collect_ext.py").read_text())
     if plan.build.package is not None:
         _hash_package(project_dir, plan.build.package, h)
@@ -117,4 +90,4 @@ def stage_project(plan: Plan) -> Staged:
         h.update(f"lock {plan.build.locked.sha256}\n".encode())   # the image tag follows the lock
     elif plan.requirements_path:
         h.update(plan.requirements_path.read_bytes())
-    return Staged(dockerfile=stage / "Dockerfile", fingerprint=h.hexdigest())
+    return Staged(dockerfile=stage / "Dockerfile", fingerprint=h.hexdigest(), tools=tools)

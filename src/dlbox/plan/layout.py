@@ -14,7 +14,18 @@ if TYPE_CHECKING:
 WORKSPACE = "/workspace"
 VENV = "/opt/venv"
 HOME = "/home/dlbox"
-LINKS_DIR = "/tmp/dlbox/links"       # where find_links directories are mounted in build steps
+# Build steps mount the tools image (engine.tools) here: uv, the local wheels, the uv cache and the CA
+# secret all have their mount points inside it, so no mount leaves a stub in a layer.
+TOOLS = "/mnt"
+LINKS_DIR = f"{TOOLS}/links"         # where find_links directories are in build steps
+BUILD_CA = f"{TOOLS}/ca.pem"         # the CA secret in build steps (empty when there is none)
+UV_CACHE = f"{TOOLS}/cache"          # the uv cache mount in build steps
+APT_CACHE = "/var/cache/apt"         # apt steps mount no tools: their CA secret sits in the cache mount
+APT_BUILD_CA = f"{APT_CACHE}/dlbox-ca.pem"
+# Shared layers (base OS, Python, torch) stamp the files they create with this time, so that two
+# machines building the same plan inputs get the same layer IDs (reproducible-builds.org's
+# SOURCE_DATE_EPOCH; 1980-01-01, the earliest time a zip file can hold).
+SOURCE_DATE_EPOCH = 315532800
 STAGE = ".dlbox"                     # the project's staging directory (see engine.stage)
 
 CA_TARGET = "/etc/ssl/certs/dlbox-ca-bundle.pem"

@@ -15,7 +15,9 @@ import jinja2
 
 from dlbox import __version__
 from dlbox.plan import Plan
-from dlbox.plan.layout import HOME, LABEL_DIR, LINKS_DIR, STAGE, VENV, WORKSPACE
+from dlbox.plan.layout import (APT_BUILD_CA, APT_CACHE, BUILD_CA, HOME, LABEL_DIR, LINKS_DIR, SOURCE_DATE_EPOCH,
+                               STAGE, TOOLS, UV_CACHE, VENV, WORKSPACE)
+from dlbox.render.reproducible import APT_LISTS_CLEAN, clamp_command, noise_commands
 
 SYSTEM_APT = ("ca-certificates",)
 JUPYTER_REQUIREMENT = "jupyterlab"
@@ -61,7 +63,7 @@ def _apt_prepare(plan: Plan) -> list[str]:
     cmds = [
         # Official images delete downloaded debs after every install; the cache mount keeps them.
         "rm -f /etc/apt/apt.conf.d/docker-clean",
-        'APT_CA=""; if [ -s /run/secrets/dlbox_ca ]; then APT_CA="-o Acquire::https::CaInfo=/run/secrets/dlbox_ca"; fi',
+        f'APT_CA=""; if [ -s {APT_BUILD_CA} ]; then APT_CA="-o Acquire::https::CaInfo={APT_BUILD_CA}"; fi',
     ]
     if b.apt_mirror:
         family = "ubuntu" if b.base_os.startswith("ubuntu") else "debian"
@@ -107,7 +109,8 @@ def _index_args(plan: Plan, *, torch_index: str | None) -> list[str]:
 
 
 def _link_mounts(plan: Plan) -> list[dict]:
-    return [{"source": f"{STAGE}/links/{i}", "target": f"{LINKS_DIR}/{i}"} for i, _ in enumerate(plan.build.find_links)]
+    """None: the find_links wheels are in the tools image, at LINKS_DIR/<i> (engine.tools)."""
+    return []
 
 
 def _locked_source(plan: Plan):
@@ -142,8 +145,8 @@ def locked_pip_steps(plan: Plan) -> list[dict]:
     if ref.torch_layer:
         torch_pin = next((p for p in ref.torch_layer if p.startswith("torch==")), "torch")
         steps.append({
-            "title": f"{torch_pin} and what it needs, pinned by {ref.file} (from {src.why if src else 'the index'}): "
-                     "its own layer, shared by projects on the same torch build",
+            "title": f"{torch_pin} and what it needs, pinned by {ref.file} (from {src.why if src else 'the index'})",
+            "shared": True,
             "mounts": _link_mounts(plan),
             "constraints": [],
             "args": [shlex.quote(a) for a in args + ["--no-deps"] + list(ref.torch_layer)],
@@ -205,7 +208,8 @@ def _dependency_steps(plan: Plan) -> list[dict]:
     if torch is not None:
         where = f"find_links {torch.find_links}" if torch.find_links else (torch.index_url or "the package index")
         steps.append({
-            "title": f"torch {torch.version} ({torch.variant}) from {where}: its own layer, rebuilt only when the plan changes",
+            "title": f"torch {torch.version} ({torch.variant}) from {where}",
+            "shared": True,
             "mounts": _link_mounts(plan),
             "constraints": [],
             "args": [shlex.quote(a) for a in _index_args(plan, torch_index=None if torch.find_links else torch.index_url)]
@@ -245,8 +249,11 @@ def labels(plan: Plan) -> list[tuple[str, str]]:
     ]
 
 
-def dockerfile_context(plan: Plan) -> dict:
+def dockerfile_context(plan: Plan, tools: str) -> dict:
     b = plan.build
+    shared_apt = list(dict.fromkeys(_python_packages(plan) + list(SYSTEM_APT)))
+    steps = pip_steps(plan)
+    keep, restore = noise_commands()
     env = []
     if plan.gpu and not b.base_image.startswith(("nvidia/cuda", "nvcr.io/")):
         # nvidia/cuda images set these; on a slim base the container toolkit needs them to mount the driver
@@ -262,11 +269,26 @@ def dockerfile_context(plan: Plan) -> dict:
         "base_image": b.base_image,
         "base_os": b.base_os.replace(".", ""),
         "apt_prepare": _apt_prepare(plan),
-        "apt_packages": list(dict.fromkeys(_python_packages(plan) + list(SYSTEM_APT) + list(b.apt))),
+        "shared_apt": shared_apt,
+        "project_apt": [p for p in dict.fromkeys(b.apt) if p not in shared_apt],
+        "apt_mounts": [f"--mount=type=cache,id=dlbox-apt-{b.base_os.replace('.', '')},target={APT_CACHE},sharing=locked",
+                       f"--mount=type=secret,id=dlbox_ca,target={APT_BUILD_CA}"],
+        "apt_lists_clean": APT_LISTS_CLEAN,
+        "noise_keep": keep,
+        "noise_restore": restore,
+        "clamp": clamp_command(),
+        "epoch": SOURCE_DATE_EPOCH,
+        "tools": tools,
+        "tools_dir": TOOLS,
+        "tools_mount": f"--mount=type=bind,from={tools},target={TOOLS}",
+        "ca_mount": f"--mount=type=secret,id=dlbox_ca,target={BUILD_CA}",
+        "build_ca": BUILD_CA,
+        "uv_cache": UV_CACHE,
+        "shared_step": next((st for st in steps if st.get("shared")), None),
         "python": b.python,
         "venv": VENV,
         "venv_command": _venv_command(plan),
-        "pip_steps": pip_steps(plan),
+        "pip_steps": [st for st in steps if not st.get("shared")],
         "home": HOME,
         "workspace": WORKSPACE,
         "env": env,
@@ -290,8 +312,9 @@ def jupyter_args(plan: Plan) -> list[str] | None:
     return [shlex.quote(a) for a in args + [JUPYTER_REQUIREMENT]]
 
 
-def render_dockerfile(plan: Plan) -> str:
-    return template_env().get_template("Dockerfile.j2").render(**dockerfile_context(plan))
+def render_dockerfile(plan: Plan, *, tools: str = "dlbox/tools:latest") -> str:
+    """TOOLS: the tools image the pip steps mount (engine.tools names it from uv and the wheels)."""
+    return template_env().get_template("Dockerfile.j2").render(**dockerfile_context(plan, tools))
 
 
 def render_bake(plan: Plan, *, env_image: str, owner: str, extra_labels: list[tuple[str, str]]) -> str:

@@ -31,6 +31,7 @@ from typing import Callable, Iterator
 from platformdirs import user_cache_dir
 
 from dlbox import ssh
+from dlbox.ship import codec
 from dlbox.engine.docker import Docker
 from dlbox.engine.paths import private_dir
 from dlbox.errors import EngineError, HostError
@@ -62,6 +63,10 @@ class DeployResult:
     layers_sent: int = 0
     resumed_bytes: int = 0  # already on the server from an interrupted deploy
     seconds: float = 0.0
+    raw_bytes: int = 0  # layer bytes those wire bytes carried (bytes_sent is after compression)
+    codec: str = "none"
+    link: dict = field(default_factory=dict)  # the measured link and the codec estimates
+    phases: dict = field(default_factory=dict)  # seconds: probe, choose (codec), send, load
     already_there: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -75,6 +80,7 @@ class RemoteState:
     detail: str
     images: dict[str, list[str]]  # image ID → diff IDs
     staged: dict[str, int]  # file name in staging → size
+    codecs: tuple[str, ...] = ()  # decompressors the server has
 
 
 def staging_dir() -> str:
@@ -93,6 +99,7 @@ def probe_script() -> str:
 if ! command -v "$DK" >/dev/null 2>&1; then echo "DLBOX:docker missing"; exit 0; fi
 if ! ids=$("$DK" image ls -aq --no-trunc 2>&1); then echo "DLBOX:docker down"; echo "$ids" | tail -n 1; exit 0; fi
 echo "DLBOX:docker ok"
+echo "DLBOX:codecs $(command -v zstd >/dev/null 2>&1 && echo zstd)"
 ids=$(echo "$ids" | sort -u)
 [ -n "$ids" ] && "$DK" image inspect --format '{{{{.Id}}}} {{{{json .RootFS.Layers}}}}' $ids
 echo "DLBOX:staged"
@@ -103,9 +110,11 @@ exit 0
 
 def parse_probe(out: str) -> RemoteState:
     lines = out.splitlines()
-    state, detail, images, staged, section = "missing", "", {}, {}, "head"
+    state, detail, images, staged, section, codecs = "missing", "", {}, {}, "head", ()
     for ln in lines:
-        if ln.startswith("DLBOX:docker "):
+        if ln.startswith("DLBOX:codecs"):
+            codecs = tuple(ln.split()[1:])
+        elif ln.startswith("DLBOX:docker "):
             parts = ln.split(" ", 2)
             state = parts[1]
             detail = parts[2] if len(parts) > 2 else ""
@@ -120,18 +129,30 @@ def parse_probe(out: str) -> RemoteState:
         elif section == "staged" and ln.strip():
             size, _, name = ln.strip().partition(" ")
             staged[name] = int(size)
-    return RemoteState(state, detail, images, staged)
+    return RemoteState(state, detail, images, staged, codecs)
 
 
-def send_script(hex_id: str, size: int) -> str:
+def send_script(hex_id: str, size: int, compressed: bool = False, fresh: bool = False) -> str:
+    """Append stdin (zstd-compressed when COMPRESSED) to the staged part file, then check it.
+
+    A truncated zstd stream (the link dropped) keeps every whole block that arrived. FRESH (no
+    earlier part): the sha256 is taken while the bytes arrive, not by reading the file again.
+    A write error that says the disk is full is reported as DLBOX:write-failed."""
     d = staging_dir()
-    return f"""D={d}; P="$D/{hex_id}.tar.part"
+    decode = "zstd -dc" if compressed else "cat"
+    sink = '| tee -a "$P" | $HS > "$H"' if fresh else '>> "$P"'
+    return f"""D={d}; P="$D/{hex_id}.tar.part"; H="$P.sha256"
 mkdir -p "$D" || exit 70
-cat >> "$P" || {{ echo "DLBOX:write-failed"; exit 71; }}
+if command -v sha256sum >/dev/null 2>&1; then HS=sha256sum; else HS="openssl dgst -sha256 -r"; fi
+rm -f "$H"
+err=$( {{ {decode} {sink}; }} 2>&1 )
+case "$err" in *"No space"*|*"quota"*|*"Quota"*|*"Permission denied"*|*"Read-only"*)
+  rm -f "$H"; echo "DLBOX:write-failed $err"; exit 71;; esac
 s=$(wc -c < "$P")
-if [ "$s" -lt {size} ]; then echo "DLBOX:short $s"; exit 72; fi
-if [ "$s" -gt {size} ]; then rm -f "$P"; echo "DLBOX:long $s"; exit 73; fi
-h=$( (openssl dgst -sha256 -r "$P" 2>/dev/null || sha256sum "$P") | cut -c1-64)
+if [ "$s" -lt {size} ]; then rm -f "$H"; echo "DLBOX:short $s"; exit 72; fi
+if [ "$s" -gt {size} ]; then rm -f "$P" "$H"; echo "DLBOX:long $s"; exit 73; fi
+if [ -s "$H" ]; then h=$(cut -c1-64 "$H"); else h=$($HS < "$P" | cut -c1-64); fi
+rm -f "$H"
 if [ "$h" = {hex_id} ]; then mv -f "$P" "$D/{hex_id}.tar"; echo DLBOX:ok; else rm -f "$P"; echo "DLBOX:badhash $h"; exit 74; fi
 """
 
@@ -271,6 +292,7 @@ def deploy(docker: Docker, ref: str, target_text: str, *, say: Say = lambda _m: 
 
 def _deploy(docker, image, ref, tags, target, cp, say, meter, t0) -> DeployResult:
     remote = probe(target, cp)
+    t_probe = time.monotonic()
     fast_sizes = FastReader(docker)
     chains = chain_ids(image.diff_ids)
     sizes_known = [fast_sizes.tar_size(c) if fast_sizes.available else None for c in chains]
@@ -290,8 +312,12 @@ def _deploy(docker, image, ref, tags, target, cp, say, meter, t0) -> DeployResul
     source = LayerSource(docker, image, set(missing), say)
     blobs = [d.split(":", 1)[1] for d in missing]
     try:
+        choice = _choose_codec(target, cp, source, missing, remote, say)
+        result.codec, result.link = choice.name, choice.to_dict()
+        t_choose = time.monotonic()
         for diff_id in missing:
-            _send_layer(target, cp, source, diff_id, remote, result, meter)
+            _send_layer(target, cp, source, diff_id, remote, result, meter, choice=choice)
+        t_send = time.monotonic()
         say("loading on the server")
         proc = ssh.run(target, load_script(image.id.split(":", 1)[1], blobs),
                        input=manifest_tar(image, source.config, tags), timeout=3600, control_path=cp,
@@ -308,8 +334,53 @@ def _deploy(docker, image, ref, tags, target, cp, say, meter, t0) -> DeployResul
                               fix="run dlbox deploy again (the staged layers were removed)")
     finally:
         source.close()
-    result.seconds = time.monotonic() - t0
+    end = time.monotonic()
+    result.phases = {"probe": round(t_probe - t0, 2), "choose": round(t_choose - t_probe, 2),
+                     "send": round(t_send - t_choose, 2), "load": round(end - t_send, 2)}
+    result.seconds = end - t0
     return result
+
+
+MEASURE_ABOVE = 64 << 20  # below this many bytes to send, measuring costs more than it saves
+
+
+def _choose_codec(target, cp, source: "LayerSource", missing: list[str], remote: RemoteState,
+                  say: Say) -> codec.Choice:
+    """zstd at the level the measured link and CPU favour (see ship.codec); DLBOX_SHIP_CODEC=
+    none | zstd:LEVEL | auto overrides (benchmarks compare them)."""
+    forced = os.environ.get("DLBOX_SHIP_CODEC", "auto").strip().lower()
+    if forced == "none" or "zstd" not in remote.codecs or codec.zstd_binary() is None:
+        return codec.Choice("none")
+    if forced.startswith("zstd:") and forced[5:].isdigit():
+        return codec.Choice("zstd", int(forced[5:]))
+    sizes = {d: source.size(d) for d in missing}
+    if sum(sizes.values()) < MEASURE_ABOVE:
+        return codec.Choice("zstd", 3)
+    link = _measure_link(target, cp)
+    biggest = max(sizes, key=sizes.get)
+    sample = codec.take(source.stream(biggest), codec.SAMPLE)
+    levels = codec.LEVELS + ((codec.SLOW_LINK_LEVEL,) if link < codec.SLOW_LINK_BPS else ())
+    measured = {lv: codec.measure_level(sample, lv) for lv in levels}
+    choice = codec.choose(link, measured)
+    say(f"link {link / 1e6:.1f} MB/s; sending layers with {choice.name}")
+    return choice
+
+
+def _measure_link(target, cp) -> float:
+    """Bytes/s to the server over this deploy's ssh connection (incompressible bytes, the cost
+    of an empty session subtracted)."""
+    t0 = time.monotonic()
+    ssh.run(target, "cat > /dev/null", input=b"", control_path=cp, timeout=60)
+    empty = time.monotonic() - t0
+    n = codec.PROBE_BYTES
+    while True:
+        data = os.urandom(n)
+        t0 = time.monotonic()
+        ssh.run(target, "cat > /dev/null", input=data, control_path=cp, timeout=120)
+        dt = time.monotonic() - t0 - empty
+        if dt > 0.25 or n >= 64 << 20:
+            return n / max(dt, 1e-3)
+        n *= 4
 
 
 def _remote_tag(target, cp, image_id: str, tag: str) -> None:
@@ -323,8 +394,20 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else "no error text"
 
 
+def _raw_from(chunks: Iterator[bytes], offset: int, h) -> Iterator[bytes]:
+    """The layer's bytes from OFFSET on, hashing all of them (the diff ID covers the whole layer)."""
+    pos = 0
+    for chunk in chunks:
+        h.update(chunk)
+        end = pos + len(chunk)
+        if end > offset:
+            yield chunk[max(0, offset - pos):] if pos < offset else chunk
+        pos = end
+
+
 def _send_layer(target, cp, source: LayerSource, diff_id: str, remote: RemoteState, result: DeployResult,
-                meter: Meter, retry: bool = True) -> None:
+                meter: Meter, retry: bool = True, choice: codec.Choice | None = None) -> None:
+    choice = choice or codec.Choice("none")
     hex_id = diff_id.split(":", 1)[1]
     size = source.size(diff_id)
     if remote.staged.get(f"{hex_id}.tar") == size:
@@ -337,21 +420,24 @@ def _send_layer(target, cp, source: LayerSource, diff_id: str, remote: RemoteSta
         offset = 0  # cannot be ours: the send script truncates nothing, so restart the file
         ssh.run(target, cleanup_script([hex_id]), control_path=cp, timeout=60)
     result.resumed_bytes += offset
-    meter.start(f"layer {hex_id[:12]}", size)
+    zstd = choice.codec == "zstd"
+    meter.start(f"layer {hex_id[:12]}" + (f" ({choice.name})" if zstd else ""), size)
     meter.advance(offset)
-    proc = ssh.popen(target, send_script(hex_id, size), control_path=cp,
+    proc = ssh.popen(target, send_script(hex_id, size, compressed=zstd, fresh=offset == 0), control_path=cp,
                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    h, pos, dropped = hashlib.sha256(), 0, False
+    h, dropped = hashlib.sha256(), False
+    raw = _raw_from(source.stream(diff_id), offset, h)
+    if zstd:
+        wire = codec.compressed(raw, choice.level, on_raw=lambda n: (meter.advance(n), _count_raw(result, n)))
+    else:
+        wire = raw
     try:
-        for chunk in source.stream(diff_id):
-            h.update(chunk)
-            end = pos + len(chunk)
-            if end > offset:
-                part = chunk[max(0, offset - pos):]
-                proc.stdin.write(part)
-                result.bytes_sent += len(part)
+        for part in wire:
+            if not zstd:
                 meter.advance(len(part))
-            pos = end
+                result.raw_bytes += len(part)
+            proc.stdin.write(part)
+            result.bytes_sent += len(part)
         proc.stdin.close()
     except BrokenPipeError:  # the remote end stopped reading: its output says why
         proc.stdin = None
@@ -360,10 +446,13 @@ def _send_layer(target, cp, source: LayerSource, diff_id: str, remote: RemoteSta
         proc.kill()
         proc.wait()
         if retry and source.fast:
+            ssh.run(target, cleanup_script([hex_id]), control_path=cp, timeout=60)
+            remote.staged.pop(f"{hex_id}.tar.part", None)
             source.fall_back()
-            return _send_layer(target, cp, source, diff_id, remote, result, meter, retry=False)
+            return _send_layer(target, cp, source, diff_id, remote, result, meter, retry=False, choice=choice)
         raise EngineError(f"cannot read layer {hex_id[:12]}: {exc}") from None
     finally:
+        wire.close()  # stops zstd when the link dropped mid-layer
         meter.stop()
     proc.stdin = None  # closed above; communicate() would try to flush it
     out, err = proc.communicate()
@@ -388,7 +477,7 @@ def _send_layer(target, cp, source: LayerSource, diff_id: str, remote: RemoteSta
             ssh.run(target, cleanup_script([hex_id]), control_path=cp, timeout=60)
             source.fall_back()
             remote.staged.pop(f"{hex_id}.tar.part", None)
-            return _send_layer(target, cp, source, diff_id, remote, result, meter, retry=False)
+            return _send_layer(target, cp, source, diff_id, remote, result, meter, retry=False, choice=choice)
         raise EngineError(f"layer {hex_id[:12]} read from the engine does not match its diff ID")
     if "DLBOX:badhash" in text and offset and retry:
         # the part resumed from was damaged (the server removed it): send the layer whole, once
@@ -400,3 +489,6 @@ def _send_layer(target, cp, source: LayerSource, diff_id: str, remote: RemoteSta
                         fix="run dlbox deploy again")
     result.layers_sent += 1
 
+
+def _count_raw(result: DeployResult, n: int) -> None:
+    result.raw_bytes += n
