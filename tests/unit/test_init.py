@@ -87,3 +87,16 @@ def test_declared_project_reports_undeclared_imports(tmp_path):
     (tmp_path / "run.py").write_text("import torch, einops\n")
     _, d = init(tmp_path)
     assert any("imported but not declared" in n and "einops (run.py:1)" in n for n in d.notes)
+
+
+@pytest.mark.parametrize("files, chosen", [
+    ({"requirements-gpu.txt": "numpy\n"}, "requirements-gpu.txt"),
+    ({"requirements/base.txt": "numpy\n", "requirements/dev.txt": "pytest\n"}, "requirements/base.txt"),
+    ({"requirements-a.txt": "numpy\n", "requirements-b.txt": "scipy\n"}, None),
+])
+def test_an_unambiguous_requirements_file_other_than_requirements_txt(tmp_path, files, chosen):
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    init(tmp_path)
+    assert load_spec(tmp_path).env.requirements == chosen

@@ -15,7 +15,7 @@ from pathlib import Path
 from dlbox.catalog.pythons import choose_python
 from dlbox.errors import SpecError
 from dlbox.spec import SPEC_FILE
-from dlbox.spec.declared import Declared, read_declared
+from dlbox.spec.declared import Declared, default_requirements, read_declared
 
 DEFAULT_PYTHON = "3.11"
 WEB_PORTS = {"gradio": "7860", "streamlit": "8501", "fastapi": "8000", "flask": "5000", "jupyterlab": "8888"}
@@ -60,9 +60,9 @@ def detect(project: Path, *, prefer_python: tuple[str, ...] = ()) -> Detected:
     if note:
         d.notes.append(note)
     _python(d, declared, prefer_python)
-    req = project / "requirements.txt"
-    if req.is_file():
-        d.requirements = "requirements.txt"
+    req_name = default_requirements(project)
+    if req_name:
+        d.requirements = req_name
         d.pip = [x.requirement for x in declared.deps if x.source == "readme" and x.requirement]
     else:
         d.pip = [x.requirement or x.url for x in declared.deps

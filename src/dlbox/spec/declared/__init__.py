@@ -23,7 +23,7 @@ from dlbox.spec.declared.types import (Collector, Declared, Dep, Extension, Find
                                   Origin, PythonRange, SystemNeed, Unmapped, UvLock)
 from dlbox.errors import SpecError
 
-__all__ = ["read_declared", "declared_for", "Declared", "Dep", "Extension", "FindLinks", "Index", "LocalPackage", "LockedPackage",
+__all__ = ["read_declared", "declared_for", "default_requirements", "Declared", "Dep", "Extension", "FindLinks", "Index", "LocalPackage", "LockedPackage",
            "Origin", "PythonRange", "SystemNeed", "Unmapped", "UvLock", "CodeScan", "ENV_FILES"]
 
 ENV_FILES = ("environment.yml", "environment.yaml")
@@ -36,7 +36,7 @@ def read_declared(project: Path | str, *, requirements: str | None = None, impor
     `backend`: ask the build backend when setup.py cannot be read without running it."""
     project = Path(project).resolve()
     out = Collector()
-    req = project / requirements if requirements else project / "requirements.txt"
+    req = project / (requirements or default_requirements(project) or "requirements.txt")
     if requirements and not req.is_file():
         raise SpecError(f"{requirements}: no such requirements file in {project}")
     if req.is_file():
@@ -68,6 +68,21 @@ def read_declared(project: Path | str, *, requirements: str | None = None, impor
                          "environment.yml or uv.lock)")
     return out.freeze(system=tuple(system), torch_compile=tuple(scan.torch_compile),
                       imported=tuple(scan.proposal()) if imports else ())
+
+
+def default_requirements(project: Path) -> str | None:
+    """The project's requirements file when it is not requirements.txt but still unambiguous:
+    the one requirements*.txt at the top (requirements-gpu.txt), else requirements/requirements.txt,
+    requirements/base.txt or requirements/main.txt."""
+    if (project / "requirements.txt").is_file():
+        return "requirements.txt"
+    top = sorted(p.name for p in project.glob("requirements*.txt") if p.is_file())
+    if len(top) == 1:
+        return top[0]
+    for name in ("requirements/requirements.txt", "requirements/base.txt", "requirements/main.txt"):
+        if (project / name).is_file():
+            return name
+    return None
 
 
 def declared_for(spec) -> Declared:
