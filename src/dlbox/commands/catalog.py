@@ -26,7 +26,9 @@ def _rows(driver: str | None) -> dict:
                     and vkey(driver) >= vkey(floor.floor_linux))
 
     torch = [{"version": r.version, "python": f"{r.python_min}-{r.python_max}",
-              "variants": [v.name for v in r.variants if runs(v.cuda)], "status": r.status}
+              "variants": [v.name for v in r.variants if runs(v.cuda)],
+              "experimental": [v.name for v in r.variants if runs(v.cuda) and (v.stable is False or v.status != "verified")],
+              "status": r.status}
              for r in sorted(cat.torch, key=lambda r: vkey(r.version), reverse=True)]
     torch = [t for t in torch if any(v != "cpu" for v in t["variants"]) or driver is None]
     cuda = [{"cuda": r.cuda, "toolkit_exists": r.toolkit_exists, "min_driver_linux": r.min_driver_linux,
@@ -54,8 +56,10 @@ def catalog(
     for col in ("torch", "python", "variants", "status"):
         t.add_column(col)
     for r in data["torch"]:
-        t.add_row(r["version"], r["python"], " ".join(r["variants"]), r["status"])
+        t.add_row(r["version"], r["python"], " ".join(v + ("*" if v in r["experimental"] else "") for v in r["variants"]),
+                  r["status"])
     con.print(t)
+    con.print("[dim]* experimental in PyTorch's release matrix or not verified: chosen only when asked (cuda = \"X.Y\")[/dim]")
     c = Table(title="CUDA toolkit -> minimum Linux driver", box=None)
     for col in ("cuda", "full support", "minor-compat floor", "status"):
         c.add_column(col)
