@@ -31,7 +31,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DLBOX = str(ROOT / ".venv" / "bin" / "dlbox")
-ENTRIES = {"extpkg": "python demo.py", "pyprojpkg": "tinypkg-hello", "digits": "python train.py --epochs 1"}
+ENTRIES = {"extpkg": "python demo.py", "pyprojpkg": "tinypkg-hello", "visionapp": "python detect.py",
+           "digits": "python train.py"}
+HEAVY = {"visionapp"}  # init -> first run only with --heavy (several GB of CUDA wheels)
 
 
 def projects() -> list[tuple[str, Path, str]]:
@@ -115,6 +117,8 @@ def main() -> None:
             results["lock"].append(r)
         if with_run:
             for name, src, entry in projects():
+                if name in HEAVY and "--heavy" not in sys.argv:
+                    continue
                 r = bench_first_run(name, src, entry, Path(tmp) / "run")
                 print(json.dumps(r))
                 results["first_run"].append(r)

@@ -314,6 +314,9 @@ def verify_plan(p: Project) -> dict:
     deps += [n for n in _pip_names(p.plan.build.pip) if n not in deps]
     if p.plan.build.torch is not None and "torch" not in deps:
         deps.insert(0, "torch")
+    pkg = p.plan.build.package
+    if pkg is not None and pkg.name:
+        deps.append(pkg.name)  # the project's own package, installed editable (and its extensions)
     compiler = any(a in ("g++", "build-essential") for a in p.plan.build.apt)
     wants = bool(p.declared and p.declared.torch_compile)
     return {"deps": list(dict.fromkeys(deps)), "compile": bool(p.plan.build.torch is not None and (compiler or wants))}

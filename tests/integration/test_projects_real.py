@@ -79,6 +79,18 @@ def test_pyproject_package_is_installed_editable(docker_engine, tmp_path):
     assert "built " not in again.stderr, "a code edit needs no rebuild"
 
 
+@pytest.mark.skipif(not os.environ.get("DLBOX_HEAVY"), reason="heavy (PyPI's CUDA torch family, ~3.5 GB): DLBOX_HEAVY=1")
+def test_torchvision_ops_run_with_the_family_from_one_build(docker_engine, tmp_path):
+    """torch + torchvision, no pins: PyTorch's cpu index does not answer here, so the whole family
+    comes from PyPI (CUDA build, runs on the CPU) instead of a local CPU torch next to a CUDA
+    torchvision; nms and roi_align run, and verify says torchvision's ops are registered."""
+    d, proc = init_and_run(OWN / "visionapp", tmp_path, ["python", "detect.py"])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "kept [0, 2]" in proc.stdout
+    verify = dlbox("verify", str(d), "--json")
+    assert '"torchvision compiled ops"' in verify.stdout
+
+
 @pytest.mark.parametrize("src, cfg", _vendored())
 def test_vendored_project_runs_unedited(docker_engine, tmp_path, src, cfg):
     import shlex
