@@ -82,6 +82,12 @@ def ship(ref: str) -> dict:
             "layers_present": r.layers_present, "seconds": round(r.seconds, 1)}
 
 
+def save(out: dict) -> None:
+    """Written after every phase: a long run that fails late keeps what it measured."""
+    path = ROOT / "benchmarks/results/layers.json"
+    path.write_text(json.dumps(out, indent=2) + "\n")
+
+
 def main() -> None:
     rebuild = "--rebuild" in sys.argv
     out: dict = {"machine": "2 cores shared by ~8 sessions (noisy times)", "projects": {}}
@@ -110,7 +116,8 @@ def main() -> None:
             "ratio_vs_old_layout": round(old_layout / unique_on_disk, 2),
         }
         out["disk"]["meets_target"] = unique_on_disk <= out["disk"]["target_bytes"]
-        print(json.dumps(out["disk"], indent=1)[:1500], flush=True)
+        print({k: v for k, v in out["disk"].items() if k != "layers"}, flush=True)
+        save(out)
 
         # a later build: one more dependency (context = the requirements file)
         a = dirs["perfbench-a"]
@@ -124,7 +131,13 @@ def main() -> None:
         # deploys: A, then B to the same server
         rd = remote_docker()
         rd.run(["rmi", "-f", *imgs.values()], check=False, timeout=300)
-        out["deploy"] = {"A_first": ship(imgs["perfbench-a"]), "B_after_A": ship(imgs["perfbench-b"])}
+        save(out)
+        try:
+            out["deploy"] = {"A_first": ship(imgs["perfbench-a"]), "B_after_A": ship(imgs["perfbench-b"])}
+        except Exception as exc:  # noqa: BLE001 — e.g. the shared machine's disk is full: say so
+            out["deploy"] = {"error": str(exc)}
+            save(out)
+            raise
         out["deploy"]["B_own_bytes"] = own["perfbench-b"]
         out["deploy"]["B_sends_only_own_layers"] = (
             out["deploy"]["B_after_A"]["raw_bytes"] <= 1.05 * own["perfbench-b"] + 1_000_000)
@@ -144,9 +157,8 @@ def main() -> None:
                                    "shared_layers": n_shared, "same_diff_ids": same,
                                    "deploy_to_server_with_A": ship(ref2)}
             print(out["reproducible"], flush=True)
-    path = ROOT / "benchmarks/results/layers.json"
-    path.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {path}")
+    save(out)
+    print("wrote benchmarks/results/layers.json")
 
 
 if __name__ == "__main__":
