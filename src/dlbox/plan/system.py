@@ -5,8 +5,8 @@ files imply (dlbox.spec.declared: catalog/system_deps.json rows, conda rows, git
 extensions, torch.compile calls). Each package comes with the reason `plan` prints.
 
 The compiler default (measured, benchmarks/results/compiler.json): on Debian bookworm g++ is 35
-packages, 252.5 MB installed, and with the Python headers Inductor includes (python3-dev) 45
-packages, 290.1 MB: a quarter of a 1.14 GB CPU torch image. So dlbox does not ship one to everybody: "auto" adds it when the code calls torch.compile
+packages, 246.6 MiB installed, and with the Python headers Inductor includes (python3-dev) 45
+packages, 283.3 MiB: a quarter of a 1091 MiB CPU torch image. So dlbox does not ship one to everybody: "auto" adds it when the code calls torch.compile
 or a dependency compiles at install time; `compiler = true` always, `compiler = false` never.
 """
 
