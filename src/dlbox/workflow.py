@@ -14,6 +14,7 @@ from dlbox.engine.build import BuildResult, bake, build
 from dlbox.engine.docker import Docker
 from dlbox.engine.images import Availability, ensure_base
 from dlbox.engine.lock import project_lock
+from dlbox.engine.paths import project_owner
 from dlbox.engine.remote import remote_docker
 from dlbox.engine.run import (
     ExecOptions,
@@ -24,18 +25,21 @@ from dlbox.engine.run import (
     container_state,
     exec_argv,
     interactive,
+    proxy_files,
     remove_container,
     run_argv,
     run_env,
+    run_fingerprint,
     start_detached,
 )
+from dlbox.engine.secrets import container_files, one_off_key, remove_container_files
 from dlbox.errors import HostError
 from dlbox.host import Host
 from dlbox.host import remote as host_remote
 from dlbox.host.observe import observe
 from dlbox.host.sysroot import SysRoot
 from dlbox.plan import Overrides, Plan, find_links_dirs, resolve
-from dlbox.plan.layout import container_name
+from dlbox.plan.layout import LABEL_RUN, container_name
 from dlbox.spec import Spec, load_spec
 from dlbox.spec.declared import Declared, read_declared
 
@@ -69,7 +73,14 @@ def observe_for(spec: Spec, docker: Docker | None, root: SysRoot | None = None) 
     find_links directories the build will mount ("none" → none), so the plan never picks a
     wheel the build cannot see. With `docker`, its engine's `docker info` counts."""
     dirs = None if spec.env.find_links == "auto" else find_links_dirs(spec, Host())
-    return observe(root, engine_info=docker.info() if docker is not None else None, find_links=dirs)
+    host = observe(root, engine_info=docker.info() if docker is not None else None, find_links=dirs)
+    if host.uid == 0:
+        # `sudo dlbox …` in a user's project: containers run as the project's owner, so nothing
+        # in them is root and what they write stays the owner's.
+        uid, gid = project_owner(spec.project_dir)
+        if uid != 0:
+            host = replace(host, uid=uid, gid=gid)
+    return host
 
 
 def load_project(path: str | Path = ".", *, docker: Docker | None = None, overrides: Overrides = Overrides(),
@@ -164,29 +175,72 @@ def bake_image(p: Project, env_image: str, *, quiet: bool = False) -> BuildResul
                     quiet=quiet)
 
 
-def ensure_container(p: Project, image: str, *, public: bool = False, say: Say = _stderr) -> tuple[str, bool]:
-    """The project's long-running container, (re)created when missing or out of date.
+def run_files(p: Project, key: str) -> dict:
+    """RunOptions fields for the container KEY: its env file (the docker client reads it, so it
+    serves a server's engine too) and, on this machine's engine, its secrets dir. A server's
+    engine cannot mount this machine's files: secrets are refused there, not sent another way."""
+    if p.host.server is not None and p.plan.run.secrets:
+        raise HostError(f"[run] secrets are delivered as files on this machine's engine, not on {p.host.server}",
+                        fix="run it here (dlbox up without --host), or keep the secret in a file on the server")
+    secrets_dir, env_file = container_files(p.plan, key, proxy=proxy_files(p.plan) if p.host.server is None else {})
+    if p.host.server is not None:
+        return {"env_file": str(env_file)}
+    return {"secrets_dir": str(secrets_dir), "env_file": str(env_file)}
+
+
+def _differs(state: dict, image: str, run_hash: str) -> str | None:
+    if state["image"] != image:
+        return f"the environment changed (image {state['image']} → {image})"
+    if state.get("run") != run_hash:
+        bound = ", ".join(f"{b['ip']}:{b['port']}" for b in state.get("bound", [])) or "no ports"
+        return f"the run options changed (ports, --public, env, mounts, GPUs or secrets; it binds {bound})"
+    return None
+
+
+def ensure_container(p: Project, image: str, *, public: bool = False, recreate: bool = False,
+                     confirm: Callable[[str], bool] | None = None, say: Say = _stderr) -> tuple[str, bool]:
+    """The project's long-running container, created when missing. A running one started from
+    another image or with other run options is recreated only with RECREATE or when CONFIRM
+    (asked on a terminal) says yes; otherwise a HostError says what differs and what to do.
     Under the project lock: a second `dlbox up` at once finds this one running, never removes it."""
     with project_lock(p.spec.project_dir, "up", say=say):
-        return _ensure_container(p, image, public=public, say=say)
+        return _ensure_container(p, image, public=public, recreate=recreate, confirm=confirm, say=say)
 
 
-def _ensure_container(p: Project, image: str, *, public: bool, say: Say) -> tuple[str, bool]:
+def _ensure_container(p: Project, image: str, *, public: bool, recreate: bool,
+                      confirm: Callable[[str], bool] | None, say: Say) -> tuple[str, bool]:
     name = container_name(p.plan)
+    command = p.plan.run.long_running_command
+    run_hash = run_fingerprint(p.plan, public=public, command=command)
     state = container_state(p.docker, name)
-    if state and state["running"] and state["image"] == image:
-        return name, False
+    if state and state["running"]:
+        why = _differs(state, image, run_hash)
+        if why is None:
+            return name, False
+        if not recreate and not (confirm and confirm(f"{name} is running, but {why}: stop it and start a new one?")):
+            raise HostError(f"{name} is running, but {why}; it was left as it is",
+                            fix="dlbox up --recreate   (stops what runs in it), or dlbox down first")
+        say(f"{why}: recreating {name}")
     if state:
-        if state["running"]:
-            say(f"the environment changed: recreating {name}")
         remove_container(p.docker, name, timeout=60, check=True)
     if p.host.server is None:     # local pre-flight; a server's engine reports its own conflicts
         check_mounts(p.plan)
         check_ports(p.docker, p.plan.run.ports)
-    opts = RunOptions(image=image, command=p.plan.run.long_running_command, name=name, detach=True, remove=False, public=public,
-                      ca_bundle=None if p.host.server else ca_for(p.plan))
-    start_detached(p.docker, p.plan, opts)
+    opts = RunOptions(image=image, command=command, name=name, detach=True, remove=False, public=public,
+                      ca_bundle=None if p.host.server else ca_for(p.plan),
+                      extra_labels=((LABEL_RUN, run_hash),), **run_files(p, name))
+    try:
+        start_detached(p.docker, p.plan, opts)
+    except BaseException:
+        remove_container_files(name)
+        raise
     return name, True
+
+
+def bound_addresses(p: Project) -> list[dict]:
+    """What the project's container actually binds: [{ip, port, container}]."""
+    state = container_state(p.docker, container_name(p.plan))
+    return state["bound"] if state else []
 
 
 def exec_in(p: Project, command: tuple[str, ...], *, tty: bool | None = None) -> int:
@@ -204,9 +258,13 @@ def run_once(p: Project, image: str, command: tuple[str, ...], *, public: bool =
     if p.host.server is None:
         check_mounts(p.plan)
         check_ports(p.docker, p.plan.run.ports)
-    opts = RunOptions(image=image, command=command or p.plan.run.command or ("bash",), tty=tty, public=public,
-                      ca_bundle=None if p.host.server else ca_for(p.plan))
-    return interactive(p.docker, run_argv(p.plan, opts), env=run_env(p.plan), tty=tty)
+    key = one_off_key(p.plan)
+    try:
+        opts = RunOptions(image=image, command=command or p.plan.run.command or ("bash",), tty=tty, public=public,
+                          ca_bundle=None if p.host.server else ca_for(p.plan), **run_files(p, key))
+        return interactive(p.docker, run_argv(p.plan, opts), env=run_env(p.plan), tty=tty)
+    finally:
+        remove_container_files(key)
 
 
 def down(p: Project) -> list[str]:
@@ -218,6 +276,7 @@ def down(p: Project) -> list[str]:
         for name in (container_name(p.plan), jupyter_name(p.plan)):
             if container_state(p.docker, name) is not None and remove_container(p.docker, name, check=True):
                 removed.append(name)
+            remove_container_files(name)
     return removed
 
 
@@ -244,8 +303,13 @@ def verify(p: Project, image: str, *, require_gpu: bool = False, perf: bool = Fa
     from dlbox.report import Check
 
     def in_container(script: str):
-        opts = RunOptions(image=image, command=("python", "-"), interactive=True, ca_bundle=ca_for(p.plan))
-        proc = p.docker.run(run_argv(p.plan, opts), input=script, check=False, env=run_env(p.plan), timeout=900)
+        key = one_off_key(p.plan)
+        try:
+            opts = RunOptions(image=image, command=("python", "-"), interactive=True, ca_bundle=ca_for(p.plan),
+                              **run_files(p, key))
+            proc = p.docker.run(run_argv(p.plan, opts), input=script, check=False, env=run_env(p.plan), timeout=900)
+        finally:
+            remove_container_files(key)
         if proc.returncode != 0:
             err = explain_run_failure(p.docker.error(proc.stderr.decode(errors="replace"), "docker run"))
             return None, Check("container-start", "fail", err.message, err.fix or "")

@@ -56,7 +56,9 @@ def test_gpu_service(tmp_path):
     assert svc["ipc"] == "host" and "shm_size" not in svc
     assert svc["ulimits"] == {"memlock": -1, "stack": 67108864}
     assert svc["ports"] == ["127.0.0.1:7860:7860", "127.0.0.1:9000:80"]
-    assert svc["volumes"] == [".:/workspace", f"{tmp_path / 'data'}:/data:ro"]
+    assert svc["volumes"] == [".:/workspace", f"{tmp_path / 'data'}:/data:ro",
+                              {"type": "tmpfs", "target": "/workspace/.dlbox", "read_only": True}]
+    assert svc["security_opt"] == ["no-new-privileges"] and svc["cap_drop"] == ["ALL"]
     assert svc["environment"] == {"GREETING": "costs $$5"}      # compose would interpolate $5
     assert svc["user"] == "1234:1235" and svc["working_dir"] == "/workspace"
     assert svc["extra_hosts"] == ["host.docker.internal:host-gateway"]

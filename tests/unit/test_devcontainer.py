@@ -93,10 +93,11 @@ def test_gpu_plan_has_every_key_the_issue_asks_for(tmp_path):
     assert not any("--gpus" in a for a in d["runArgs"])
     assert d["runArgs"][:3] == ["--ipc=host", "--ulimit=memlock=-1", "--ulimit=stack=67108864"]
     assert "--add-host=host.docker.internal:host-gateway" in d["runArgs"]
-    assert d["capAdd"] == ["SYS_PTRACE"]
+    assert "capAdd" not in d and "--cap-drop=ALL" in d["runArgs"] and "--security-opt=no-new-privileges" in d["runArgs"]
     assert d["workspaceFolder"] == "/workspace"
     assert d["workspaceMount"] == "source=${localWorkspaceFolder},target=/workspace,type=bind"
-    assert d["mounts"] == [f"type=bind,source={tmp_path / 'data'},target=/data,readonly"]
+    assert d["mounts"] == [f"type=bind,source={tmp_path / 'data'},target=/data,readonly",
+                           "type=tmpfs,target=/workspace/.dlbox,readonly"]
     assert d["containerEnv"] == {"HF_HOME": "/data/hf"}
     assert d["containerUser"] == d["remoteUser"] == "1234:1235"
     assert d["updateRemoteUserUID"] is True

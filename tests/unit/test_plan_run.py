@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import os
+
 import pytest
 
 from dlbox.engine.build import _build_env, build_argv
@@ -114,16 +116,33 @@ def test_windows_path_on_linux_is_a_clear_error(tmp_path):
         resolve(load_spec(project(tmp_path, '[run]\nmounts = ["C:/data:/data"]\n')), cpu_host())
 
 
-def test_run_env_from_spec(tmp_path):
-    argv = argv_of(tmp_path, '[run]\nenv = {HF_HOME = "/workspace/.hf"}\n', cpu_host())
-    assert "HF_HOME=/workspace/.hf" in argv
+def test_run_env_from_spec_goes_through_a_private_env_file(tmp_path):
+    from dlbox.engine.secrets import container_files
+
+    plan = resolve(load_spec(project(tmp_path, '[run]\nenv = {HF_HOME = "/workspace/.hf"}\n')), cpu_host())
+    with pytest.raises(ValueError):
+        run_argv(plan, RunOptions(image="img"))          # never on the argv (ps)
+    os.environ["DLBOX_CACHE"] = str(tmp_path / "cache")
+    try:
+        secrets_dir, env_file = container_files(plan, "t", proxy={})
+    finally:
+        del os.environ["DLBOX_CACHE"]
+    argv = run_argv(plan, RunOptions(image="img", env_file=str(env_file), secrets_dir=str(secrets_dir)))
+    assert not any("HF_HOME" in a for a in argv) and argv[argv.index("--env-file") + 1] == str(env_file)
+    assert env_file.read_text() == "HF_HOME=/workspace/.hf\n" and env_file.stat().st_mode & 0o777 == 0o600
 
 
-def test_ca_bundle_mounted_read_only_with_env(tmp_path):
+def test_every_container_drops_capabilities_and_privilege_gain(tmp_path):
+    argv = argv_of(tmp_path, "", cpu_host())
+    assert argv[argv.index("--security-opt") + 1] == "no-new-privileges"
+    assert argv[argv.index("--cap-drop") + 1] == "ALL" and "--cap-add" not in argv and "--privileged" not in argv
+
+
+def test_ca_bundle_mounted_read_only_entrypoint_sets_env(tmp_path):
     argv = argv_of(tmp_path, "", cpu_host(), ca_bundle="/cache/bundle.pem")
     assert "/cache/bundle.pem:/etc/ssl/certs/dlbox-ca-bundle.pem:ro" in argv
-    assert "SSL_CERT_FILE=/etc/ssl/certs/dlbox-ca-bundle.pem" in argv
-    assert "REQUESTS_CA_BUNDLE=/etc/ssl/certs/dlbox-ca-bundle.pem" in argv
+    # the variables are exported by the entrypoint: nothing dlbox injects is left for `docker commit`
+    assert not any(a.startswith("SSL_CERT_FILE=") for a in argv)
 
 
 # -- proxies ----------------------------------------------------------------------------------
@@ -145,7 +164,10 @@ def test_loopback_proxy_build_uses_host_network_container_uses_host_gateway(tmp_
     container = plan.run.proxy.for_container().env()
     assert container["HTTPS_PROXY"] == f"http://user:{SECRET}@host.docker.internal:7890"
     run = run_argv(plan, RunOptions(image="img"))
-    assert not any(SECRET in a for a in run) and "HTTPS_PROXY" in run
+    # without a secrets dir (a server's engine) a proxy with a password is not sent at all
+    assert not any(SECRET in a for a in run) and "HTTPS_PROXY" not in run
+    run = run_argv(plan, RunOptions(image="img", secrets_dir="/s"))
+    assert "/s:/run/secrets:ro" in run and "-e" not in run
 
 
 def test_no_proxy_always_covers_loopback_and_host_gateway(tmp_path):

@@ -84,5 +84,6 @@ def test_options_add_labels_env_by_name_and_their_own_ports_without_splicing(tmp
 def test_exec_and_logs_argv(tmp_path):
     plan = plan_for(tmp_path)
     assert exec_argv(plan, ExecOptions("c1", ("nvidia-smi",), tty=True)) == [
-        "exec", "-i", "-t", "--user", "1000:1000", "--workdir", "/workspace", "c1", "nvidia-smi"]
+        "exec", "-i", "-t", "--user", "1000:1000", "--workdir", "/workspace", "c1", "/usr/local/bin/dlbox-entrypoint",
+        "nvidia-smi"]
     assert logs_argv("c1", tail="0", follow=True) == ["logs", "--tail", "0", "-f", "c1"]

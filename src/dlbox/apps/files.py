@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dlbox.engine.run import ca_for
+from dlbox.engine.paths import give_to_owner
 from dlbox.engine.stage import stage_project
 from dlbox.errors import HostError
 from dlbox.plan.layout import image_name
@@ -56,6 +57,8 @@ def _write(path: Path, text: str, *, old: str | None, action: str) -> Written:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     tmp.replace(path)
+    root = path.parent.parent if path.parent.name == ".devcontainer" else path.parent
+    give_to_owner(root, path.parent, path, *([backup] if backup else []))
     return Written(path, action if old is not None else "created", backup)
 
 

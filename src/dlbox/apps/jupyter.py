@@ -25,6 +25,7 @@ from typing import Callable
 from dlbox.apps.wait import wait_http
 from dlbox.engine.build import build
 from dlbox.engine.lock import project_lock
+from dlbox.engine.secrets import remove_container_files
 from dlbox.engine.run import (
     RunOptions,
     ca_for,
@@ -41,7 +42,7 @@ from dlbox.errors import HostError
 from dlbox.plan import Plan, Port
 from dlbox.plan.layout import jupyter_name
 from dlbox.render.dockerfile import JUPYTER_TARGET, jupyter_args
-from dlbox.workflow import Project, ensure_image
+from dlbox.workflow import Project, ensure_image, run_files
 
 CONTAINER_PORT = 8888
 TOKEN_ENV = "JUPYTER_TOKEN"
@@ -105,23 +106,29 @@ def running_server(p: Project, info: dict | None = None) -> JupyterServer | None
 
 
 def start_jupyter(p: Project, *, port: int = 8888, public: bool = False, timeout: float = 180,
-                  image: str | None = None, say: Say = lambda m: None) -> JupyterServer:
+                  image: str | None = None, recreate: bool = False, say: Say = lambda m: None) -> JupyterServer:
     """Start JupyterLab (or find the running one) and return once it answers HTTP.
 
     IMAGE is an already-built Jupyter image (the benchmark passes it); by default the
     environment image is built if needed and JupyterLab added to it. Under the project lock:
     two at once start one server."""
     with project_lock(p.spec.project_dir, "jupyter", say=say):
-        return _start_jupyter(p, port=port, public=public, timeout=timeout, image=image, say=say)
+        return _start_jupyter(p, port=port, public=public, timeout=timeout, image=image, recreate=recreate, say=say)
 
 
 def _start_jupyter(p: Project, *, port: int, public: bool, timeout: float, image: str | None,
-                   say: Say) -> JupyterServer:
+                   recreate: bool, say: Say) -> JupyterServer:
     t0 = time.monotonic()
     plan, docker, name = p.plan, p.docker, jupyter_name(p.plan)
     info = docker.inspect("container", name)
     found = running_server(p, info)
-    if found:
+    if found and found.public != public:
+        where = "every address" if found.public else "127.0.0.1 only"
+        if not recreate:
+            raise HostError(f"Jupyter already runs in {name}, published on {where} (port {found.port})",
+                            fix="dlbox jupyter --recreate" + (" --public" if public else "") + "   (stops it), or dlbox down")
+        say(f"Jupyter in {name} was published on {where}: recreating it")
+    elif found:
         return found
     if info:
         remove_container(docker, name, timeout=60)      # a stopped one from before
@@ -136,12 +143,13 @@ def _start_jupyter(p: Project, *, port: int, public: bool, timeout: float, image
     # the project's own [run] ports belong to `dlbox up`: Jupyter publishes only its own
     opts = RunOptions(image=image, command=tuple(jupyter_command(plan)), name=name, detach=True, remove=False,
                       public=public, ca_bundle=ca_for(plan), ports=(published,),
-                      extra_labels=((LABEL_APP, "jupyter"),), env_by_name=(TOKEN_ENV,))
+                      extra_labels=((LABEL_APP, "jupyter"),), env_by_name=(TOKEN_ENV,), **run_files(p, name))
     token = secrets.token_hex(24)
     proc = docker.run(run_argv(plan, opts), check=False, env={**run_env(plan), TOKEN_ENV: token}, timeout=600)
     if proc.returncode != 0:
         err = docker.error(proc.stderr.decode(errors="replace"), "docker run (jupyter)")
         remove_container(docker, name, timeout=60)
+        remove_container_files(name)
         raise explain_run_failure(err)
     wait_http(f"http://127.0.0.1:{port}/api", timeout=timeout, alive=lambda: is_running(docker, name),
               on_exit=lambda: last_lines(docker, name))
@@ -150,4 +158,5 @@ def _start_jupyter(p: Project, *, port: int, public: bool, timeout: float, image
 
 def stop_jupyter(p: Project) -> bool:
     """Remove the Jupyter container; True when one existed."""
+    remove_container_files(jupyter_name(p.plan))
     return remove_container(p.docker, jupyter_name(p.plan))

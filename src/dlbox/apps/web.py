@@ -29,10 +29,13 @@ class WebApp:
 
 
 def web_urls(p: Project) -> tuple[str, ...]:
+    """Where to open the app from this machine (the container binds 127.0.0.1, or every address
+    with --public; `dlbox up` prints what is bound)."""
     return tuple(f"http://127.0.0.1:{port.host_port}/" for port in p.plan.run.ports if port.proto == "tcp")
 
 
 def start_web(p: Project, *, public: bool = False, timeout: float = 300, image: str | None = None,
+              recreate: bool = False, confirm: Callable[[str], bool] | None = None,
               say: Say = lambda m: None) -> WebApp:
     """Start the project's server and wait until it answers. Raises HostError when [run] has no
     command or no TCP port, when a port is taken (naming who holds it), or when the container
@@ -44,7 +47,7 @@ def start_web(p: Project, *, public: bool = False, timeout: float = 300, image: 
                         fix='e.g. command = ["python", "app.py"] and ports = ["7860"]')
     if image is None:
         image = ensure_image(p, say=say).image
-    name, created = ensure_container(p, image, public=public, say=say)
+    name, created = ensure_container(p, image, public=public, recreate=recreate, confirm=confirm, say=say)
     say(("started " if created else "already running: ") + name + f"; waiting for {urls[0]}")
     wait_http(urls[0], timeout=timeout, alive=lambda: is_running(p.docker, name),
               on_exit=lambda: last_lines(p.docker, name))

@@ -38,13 +38,14 @@ def jupyter(
     detach: bool = typer.Option(False, "--detach", "-d", help="start it and return; stop it with `dlbox down`"),
     public: bool = typer.Option(False, "--public", help="publish on all addresses, not only 127.0.0.1"),
     timeout: float = typer.Option(180, "--timeout", help="seconds to wait for the server to answer"),
+    recreate: bool = typer.Option(False, "--recreate", help="replace a running server started with other options"),
 ):
     """JupyterLab in the project's environment, with a token, on 127.0.0.1."""
     from dlbox.apps.jupyter import start_jupyter, stop_jupyter
     from dlbox.engine.run import logs_argv
 
     p = _project(path)
-    server = start_jupyter(p, port=port, public=public, timeout=timeout, say=_say)
+    server = start_jupyter(p, port=port, public=public, timeout=timeout, recreate=recreate, say=_say)
     if not server.started:
         _say(f"Jupyter already runs in {server.name}")
     else:
@@ -68,12 +69,14 @@ def serve(
     path: Path = PathArg,
     public: bool = typer.Option(False, "--public", help="publish ports on all addresses, not only 127.0.0.1"),
     timeout: float = typer.Option(300, "--timeout", help="seconds to wait for the port to answer"),
+    recreate: bool = typer.Option(False, "--recreate", help="replace a running container started with other options"),
 ):
     """Start the project's [run] command detached, wait until its port answers, print the URL."""
     from dlbox.apps.web import start_web
 
     p = _project(path)
-    app = start_web(p, public=public, timeout=timeout, say=_say)
+    confirm = (lambda q: typer.confirm(q, default=False, err=True)) if workflow._on_terminal() else None
+    app = start_web(p, public=public, timeout=timeout, recreate=recreate, confirm=confirm, say=_say)
     _say(f"{app.name} answered in {app.seconds:.1f} s; stop it with: dlbox down")
     _public_note(app.public, p.plan.run.ports[0].host_port)
     for url in app.urls:

@@ -102,6 +102,9 @@ def init(path: Path = PathArg, force: bool = typer.Option(False, "--force", help
     local = tuple(sorted({f"3.{t[3:]}" for w in wheels if w.name == "torch" for t in w.python_tags
                           if t.startswith("cp3") and t[3:].isdigit()}))
     target, detected = do_init(path.resolve(), force=force, prefer_python=local)
+    from dlbox.engine.paths import give_to_owner
+
+    give_to_owner(target.parent, target)
     out.print(f"wrote {target}")
     for note in detected.notes:
         out.print(f"  [dim]{escape(note)}[/dim]")
@@ -204,30 +207,42 @@ def up(
     detach: bool = typer.Option(False, "--detach", "-d", help="start it and return, do not open a shell"),
     public: bool = typer.Option(False, "--public", help="publish ports on all addresses, not only 127.0.0.1"),
     server: Optional[str] = typer.Option(None, "--host", help="user@host[:port]: on that server over SSH (after `dlbox deploy`)"),
+    recreate: bool = typer.Option(False, "--recreate", help="replace a running container started with other options"),
 ):
     """Build if needed, start the project's container, and open a shell in /workspace."""
     p, image = _ready(path, server)
+    confirm = _confirm if workflow._on_terminal() else None
     if detach and p.plan.run.command and p.plan.run.ports and not server:
         # a web app: wait until its port answers (or show why the container stopped)
         from dlbox.apps.web import start_web
 
-        app = start_web(p, public=public, image=image, say=_say)
+        app = start_web(p, public=public, image=image, recreate=recreate, confirm=confirm, say=_say)
+        _print_bound(p)
         for url in app.urls:
             out.print(url)
         return
-    name, created = workflow.ensure_container(p, image, public=public, say=_say)
+    name, created = workflow.ensure_container(p, image, public=public, recreate=recreate, confirm=confirm, say=_say)
     _say(("started " if created else "running ") + name)
-    for port in p.plan.run.ports:
-        host = "0.0.0.0" if public else "127.0.0.1"
-        _say(f"port {port.container_port} → http://{host}:{port.host_port}/")
+    _print_bound(p)
     if detach:
         return
     raise typer.Exit(workflow.exec_in(p, ("bash",)))
 
 
+def _confirm(question: str) -> bool:
+    return typer.confirm(question, default=False, err=True)
+
+
+def _print_bound(p: workflow.Project) -> None:
+    """What the container really binds (read back from the engine), not what was asked for."""
+    for b in workflow.bound_addresses(p):
+        scope = "all addresses" if b["ip"] in ("0.0.0.0", "::", "") else b["ip"]
+        _say(f"port {b['container']} → http://{b['ip']}:{b['port']}/  (published on {scope})")
+
+
 def shell(path: Path = PathArg):
     """Open a shell in the running container (start it first if needed)."""
-    up(path, detach=False, public=False, server=None)
+    up(path, detach=False, public=False, server=None, recreate=False)
 
 
 def exec_(ctx: typer.Context, path: Path = typer.Option(Path("."), "--path", "-C", help="project directory")):

@@ -22,7 +22,8 @@ from typing import BinaryIO, Callable
 from dlbox.engine.ca import combined_bundle
 from dlbox.engine.context import select_context
 from dlbox.engine.docker import Docker, buildkit_client
-from dlbox.engine.paths import private_dir
+from dlbox.engine.paths import give_to_owner, private_dir
+from dlbox.engine.secrets import build_secret_args
 from dlbox.engine.stage import stage_project
 from dlbox.engine.tools import ensure_tools
 from dlbox.errors import EngineError, HostError, Terminated
@@ -64,7 +65,8 @@ def _build_env(plan: Plan) -> dict[str, str]:
 
 
 def build_argv(plan: Plan, *, dockerfile: str, tag: str, ca_bundle: Path | None, progress: str,
-               context: str, target: str | None = None) -> list[str]:
+               context: str, target: str | None = None, secret_args: list[str] = ()) -> list[str]:
+    """SECRET_ARGS: `--secret id=…,src=FILE` pairs from `engine.secrets.build_secret_args`."""
     argv = ["build", "-f", dockerfile, "-t", tag, "--progress", progress]
     if target:
         argv += ["--target", target]
@@ -72,6 +74,7 @@ def build_argv(plan: Plan, *, dockerfile: str, tag: str, ca_bundle: Path | None,
         argv += ["--network", "host"]
     if ca_bundle:
         argv += ["--secret", f"id=dlbox_ca,src={ca_bundle}"]
+    argv += list(secret_args)
     for name in plan.build.proxy.env():
         if name in PROXY_ARGS:
             argv += ["--build-arg", name]
@@ -198,10 +201,11 @@ def build(docker: Docker, plan: Plan, *, progress: str | None = None, quiet: boo
     ensure_tools(docker, plan.build.find_links, quiet=True)
     ca = combined_bundle(plan.build.ca_files)
     progress = progress or ("tty" if sys.stderr.isatty() and not quiet else "plain")
-    argv = build_argv(plan, dockerfile=str(staged.dockerfile), tag=tag, ca_bundle=ca, progress=progress,
-                      context=plan.project_dir, target=target)
-    progress_text: list[str] = []
-    run_build(docker, argv, _build_env(plan), quiet=quiet, progress_out=progress_text)
+    with build_secret_args(plan) as secret_args:
+        argv = build_argv(plan, dockerfile=str(staged.dockerfile), tag=tag, ca_bundle=ca, progress=progress,
+                          context=plan.project_dir, target=target, secret_args=secret_args)
+        progress_text: list[str] = []
+        run_build(docker, argv, _build_env(plan), quiet=quiet, progress_out=progress_text)
     return BuildResult(tag, True, time.monotonic() - t0,
                        context_bytes=context_bytes("".join(progress_text)) if quiet else None)
 
@@ -219,6 +223,7 @@ def bake(docker: Docker, plan: Plan, *, env_image: str, project_dir: Path, label
     dockerfile = render_bake(plan, env_image=env_image, owner="0:0", extra_labels=extra).encode()
     (project_dir / STAGE).mkdir(exist_ok=True)
     (project_dir / STAGE / "Dockerfile.bake").write_bytes(dockerfile)   # to read; the build uses the tar's copy
+    give_to_owner(project_dir, project_dir / STAGE, project_dir / STAGE / "Dockerfile.bake")
     tag = f"{image_name(plan)}:baked"
     inner = f"{STAGE}/Dockerfile.bake"
     argv = ["build", "-f", inner, "-t", tag, "--progress", "plain", "-"]

@@ -32,3 +32,29 @@ def private_dir(name: str) -> Path:
     if st.st_mode & 0o077:
         os.chmod(d, 0o700)
     return d
+
+
+def project_owner(project_dir: Path | str) -> tuple[int, int]:
+    st = os.stat(project_dir)
+    return st.st_uid, st.st_gid
+
+
+def give_to_owner(project_dir: Path | str, *paths: Path | str) -> None:
+    """Files dlbox writes in a project belong to the project's owner, also under `sudo dlbox`.
+
+    Only PATHS dlbox itself created: never a hard link (chown would change the linked file's
+    owner outside the project) and never through a symlink."""
+    if os.geteuid() != 0:
+        return
+    uid, gid = project_owner(project_dir)
+    if uid == 0:
+        return
+    for p in paths:
+        try:
+            st = os.lstat(p)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(st.st_mode) or (stat.S_ISREG(st.st_mode) and st.st_nlink > 1):
+            continue
+        if (st.st_uid, st.st_gid) != (uid, gid):
+            os.chown(p, uid, gid, follow_symlinks=False)

@@ -3,6 +3,7 @@ lifecycle calls. The only place a container's docker argv is built."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -17,7 +18,7 @@ from dlbox.engine.ca import combined_bundle
 from dlbox.engine.docker import Docker
 from dlbox.errors import DlboxError, HostError
 from dlbox.plan import Plan, Port
-from dlbox.plan.layout import CA_ENV, CA_TARGET, LABEL_PROJECT
+from dlbox.plan.layout import CA_TARGET, ENTRYPOINT, LABEL_PROJECT, LABEL_RUN, SECRETS_DIR
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class RunOptions:
     extra_labels: tuple[tuple[str, str], ...] = ()
     ports: tuple[Port, ...] | None = None            # None: the plan's [run] ports
     workdir: str | None = None                       # None: the plan's workdir
+    env_file: str | None = None      # [run] env as a 0600 file (engine.secrets.container_files): off the argv
+    secrets_dir: str | None = None   # [run] secrets + the proxy, one 0600 file each, mounted at /run/secrets
 
 
 @dataclass(frozen=True)
@@ -53,8 +56,10 @@ class ExecOptions:
 
 
 def run_argv(plan: Plan, o: RunOptions) -> list[str]:
-    """`docker run …` for this plan: the RunPlan serialised. Secrets are never on it: the proxy
-    and `env_by_name` are passed by name, their values in the client's environment (run_env)."""
+    """`docker run …` for this plan: the RunPlan serialised. No secret and no [run] env value is
+    on it: [run] env is read from O.env_file, secrets and the proxy are files in O.secrets_dir
+    (exported by the image's entrypoint); without a secrets dir (a server's engine) the proxy
+    goes by name, and only when it holds no password (see run_env)."""
     r = plan.run
     argv = ["run"]
     if o.remove:
@@ -84,17 +89,23 @@ def run_argv(plan: Plan, o: RunOptions) -> list[str]:
         argv += ["--add-host", h]
     for m in r.mounts:
         argv += ["-v", m.volume()]
+    for target in r.masked:
+        # an empty read-only directory over TARGET (.dlbox: copies and links of host files)
+        argv += ["--mount", f"type=tmpfs,destination={target},tmpfs-size=65536,readonly"]
     for p in r.ports if o.ports is None else o.ports:
         argv += ["-p", p.publish(o.public)]
-    env = dict(r.env)
-    env.update(dict(o.extra_env))
     if o.ca_bundle:
-        argv += ["-v", f"{o.ca_bundle}:{CA_TARGET}:ro"]
-        for name in CA_ENV:
-            env.setdefault(name, CA_TARGET)
-    for name in (*r.proxy.for_container().env(), *o.env_by_name):
+        argv += ["-v", f"{o.ca_bundle}:{CA_TARGET}:ro"]   # the entrypoint points SSL_CERT_FILE & co. at it
+    if o.secrets_dir:
+        argv += ["-v", f"{o.secrets_dir}:{SECRETS_DIR}:ro"]
+    by_name = (*([] if o.secrets_dir else run_env(plan)), *o.env_by_name)
+    for name in by_name:
         argv += ["-e", name]          # value comes from the client's environment (see run_env)
-    for k, v in sorted(env.items()):
+    if r.env:
+        if not o.env_file:
+            raise ValueError("run_argv: [run] env goes through an env file (engine.secrets.container_files)")
+        argv += ["--env-file", o.env_file]
+    for k, v in sorted(o.extra_env):
         argv += ["-e", f"{k}={v}"]
     argv.append(o.image)
     argv += list(o.command)
@@ -102,9 +113,10 @@ def run_argv(plan: Plan, o: RunOptions) -> list[str]:
 
 
 def exec_argv(plan: Plan, o: ExecOptions) -> list[str]:
-    """`docker exec …` into a container of this plan, as its user, in its workdir."""
+    """`docker exec …` into a container of this plan, as its user, in its workdir, through the
+    image's entrypoint (which exports the secrets and the proxy from /run/secrets)."""
     argv = ["exec"] + (["-i"] if o.interactive else []) + (["-t"] if o.tty else [])
-    argv += ["--user", plan.run.user, "--workdir", plan.run.workdir, o.container]
+    argv += ["--user", plan.run.user, "--workdir", plan.run.workdir, o.container, ENTRYPOINT]
     return argv + list(o.command)
 
 
@@ -123,8 +135,29 @@ def remove_container(docker: Docker, name: str, *, timeout: float = 120, check: 
 
 
 def run_env(plan: Plan) -> dict[str, str]:
-    """Environment for the docker client: the container's proxy settings, by name."""
+    """Environment for the docker client when there is no secrets dir (a server's engine): the
+    proxy by name, only if it holds no password (that one never leaves this machine)."""
+    env = plan.run.proxy.for_container().env()
+    return {} if any("@" in v.split("//", 1)[-1].split("/", 1)[0] for v in env.values()) else env
+
+
+def proxy_files(plan: Plan) -> dict[str, str]:
+    """The container's proxy settings, delivered as files in its secrets dir."""
     return plan.run.proxy.for_container().env()
+
+
+def run_fingerprint(plan: Plan, *, public: bool, command: tuple[str, ...] = (),
+                    ports: tuple[Port, ...] | None = None) -> str:
+    """A hash of what a container was started with (ports and where they bind, env, mounts,
+    GPUs, secrets' names, user, command): a running container whose label differs is out of date."""
+    r = plan.run
+    data = json.dumps({
+        "ports": [p.publish(public) for p in (r.ports if ports is None else ports)], "env": sorted(r.env),
+        "mounts": [m.volume() for m in r.mounts], "gpus": list(r.gpu_args), "secrets": sorted(r.secrets),
+        "user": r.user, "ipc": r.ipc_host, "shm": r.shm_size, "ulimits": list(r.ulimits), "command": list(command),
+        "proxy": sorted(proxy_files(plan)), "security": [*r.security_opt, *r.cap_drop, *r.cap_add],
+    }, sort_keys=True)
+    return hashlib.sha256(data.encode()).hexdigest()[:16]
 
 
 def ca_for(plan: Plan) -> str | None:
@@ -183,8 +216,13 @@ def container_state(docker: Docker, name: str) -> dict | None:
     info = docker.inspect("container", name)
     if info is None:
         return None
+    bound = []
+    for key, binds in sorted((info.get("HostConfig", {}).get("PortBindings") or {}).items()):
+        for b in binds or []:
+            bound.append({"ip": b.get("HostIp") or "0.0.0.0", "port": b.get("HostPort", ""), "container": key})
     return {"running": bool(info.get("State", {}).get("Running")), "image": info.get("Config", {}).get("Image", ""),
-            "status": info.get("State", {}).get("Status", "")}
+            "status": info.get("State", {}).get("Status", ""),
+            "run": (info.get("Config", {}).get("Labels") or {}).get(LABEL_RUN), "bound": bound}
 
 
 def is_running(docker: Docker, name: str) -> bool:

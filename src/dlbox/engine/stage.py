@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dlbox.engine.docker import Docker
+from dlbox.engine.paths import give_to_owner
 from dlbox.engine.tools import ensure_tools, tools_ref
 from dlbox.errors import HostError
 from dlbox.plan import Plan
@@ -90,4 +91,5 @@ def stage_project(plan: Plan, docker: Docker | None = None) -> Staged:
         h.update(f"lock {plan.build.locked.sha256}\n".encode())   # the image tag follows the lock
     elif plan.requirements_path:
         h.update(plan.requirements_path.read_bytes())
+    give_to_owner(project_dir, stage, *stage.rglob("*"))
     return Staged(dockerfile=stage / "Dockerfile", fingerprint=h.hexdigest(), tools=tools)

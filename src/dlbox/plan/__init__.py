@@ -20,7 +20,7 @@ from dlbox.catalog import load as load_catalog
 from dlbox.errors import PlanError
 from dlbox.host import Host
 from dlbox.plan.gpu import ImageChoice, TorchRequest, choose
-from dlbox.plan.layout import LABEL_DIR, LABEL_PROJECT, WORKSPACE
+from dlbox.plan.layout import LABEL_DIR, LABEL_PROJECT, STAGE, WORKSPACE
 from dlbox.plan.project_package import ProjectPackage, plan_project_package, wants_devel
 from dlbox.plan.system import SystemPlan, plan_system, python_warning
 from dlbox.plan.torch_family import (Pin, Source, asks_from_lines, choose_for_project, family_pins,
@@ -161,10 +161,23 @@ class RunPlan:
     security_opt: tuple[str, ...] = ()             # --security-opt VALUE, e.g. "no-new-privileges"
     cap_drop: tuple[str, ...] = ()                 # --cap-drop VALUE, e.g. "ALL"
     cap_add: tuple[str, ...] = ()                  # --cap-add VALUE
+    secrets: tuple[tuple[str, str], ...] = ()      # (NAME, "env" | "env:VAR" | "file:PATH"): names, never values
+    masked: tuple[str, ...] = ()                   # container paths covered by an empty read-only tmpfs
 
     @property
     def long_running_command(self) -> tuple[str, ...]:
         return self.command or self.idle_command
+
+
+SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|PASSWD|API_?KEY|ACCESS_?KEY|PRIVATE|CREDENTIAL|AUTH", re.I)
+# Every container dlbox starts: no privilege can be gained (setuid files, file capabilities) and
+# no capability is kept. A GPU needs none (the runtime passes device nodes), nor do ports > 1023.
+SECURITY_OPT = ("no-new-privileges",)
+CAP_DROP = ("ALL",)
+
+
+def looks_secret(name: str) -> bool:
+    return bool(SECRET_NAME.search(name))
 
 
 @dataclass(frozen=True)
@@ -199,15 +212,21 @@ class Plan:
         if self.build.locked is not None:
             build["locked"] = {"file": self.build.locked.file, "sha256": self.build.locked.sha256,
                                "source": self.build.locked.source}
+        build["pip_index"] = mask_url(self.build.pip_index)
+        build["pip_extra_index"] = [mask_url(u) for u in self.build.pip_extra_index]
+        build["apt_mirror"] = mask_url(self.build.apt_mirror)
+        if isinstance(build.get("torch"), dict):
+            build["torch"]["index_url"] = mask_url(build["torch"].get("index_url"))
         run = asdict(self.run)
         run["proxy"] = self.run.proxy.for_container().public()
-        run["env"] = dict(self.run.env)
+        run["env"] = {k: "***" if looks_secret(k) else v for k, v in self.run.env}
+        run["secrets"] = [name for name, _ in self.run.secrets]
         return {
             "project": self.project,
             "base_image": self.choice.base_image,
             "cuda": self.choice.cuda,
             "torch": None if t is None else {
-                "version": t.version, "variant": t.variant, "index_url": t.index_url,
+                "version": t.version, "variant": t.variant, "index_url": mask_url(t.index_url),
                 "requirement": t.requirement, "find_links": t.find_links,
             },
             "python": self.choice.python,
@@ -346,11 +365,18 @@ def resolve(
 
 
 def public_spec(spec: Spec) -> dict:
-    """The spec as written, for image labels: a proxy URL's password is masked."""
+    """The spec as it may be shown or stored in an image label: URL passwords masked (proxy,
+    index, mirror), [run] env and secrets reduced to their names (an HF_TOKEN never reaches an image)."""
     public = json.loads(json.dumps(spec.to_dict()))
     net = public.get("net", {})
-    if net.get("proxy") not in (None, "auto", "none"):
-        net["proxy"] = mask_url(net["proxy"])
+    for key in ("proxy", "pip_index", "apt_mirror"):
+        if net.get(key) not in (None, "auto", "none"):
+            net[key] = mask_url(net[key])
+    run = public.get("run", {})
+    if isinstance(run.get("env"), dict):
+        run["env"] = {k: "***" for k in run["env"]}
+    if isinstance(run.get("secrets"), dict):
+        run["secrets"] = sorted(run["secrets"])
     return public
 
 
@@ -490,6 +516,14 @@ def _run_plan(spec: Spec, host: Host, choice: ImageChoice, proxy: Proxy, want_gp
             continue
         mounts.append(Mount(_host_path(src, spec.project_dir, host.wsl, host.home), dst, mode == "ro"))
     env = dict(spec.run.env)
+    for name in env:
+        if looks_secret(name):
+            warnings.append(f"[run] env {name} looks like a secret: its value is visible in `docker inspect`; "
+                            f"use [run] secrets = [\"{name}\"] to take it from your environment as a file instead")
+    reasons.append("containers run with --security-opt no-new-privileges --cap-drop ALL: nothing in them can "
+                   "become root (the images have no setuid programs either)")
+    raw = spec.run.secrets
+    secrets = tuple(sorted(raw.items())) if isinstance(raw, dict) else tuple((n, "env") for n in raw)
     return RunPlan(
         gpu_args=gpu_args,
         ipc_host=spec.run.shm == "host",
@@ -502,6 +536,10 @@ def _run_plan(spec: Spec, host: Host, choice: ImageChoice, proxy: Proxy, want_gp
         proxy=proxy,
         command=split_command(spec.run.command),
         labels=((LABEL_PROJECT, spec.name), (LABEL_DIR, str(spec.project_dir))),
+        secrets=secrets,
+        security_opt=SECURITY_OPT,
+        cap_drop=CAP_DROP,
+        masked=() if host.server else (f"{WORKSPACE}/{STAGE}",),
     )
 
 

@@ -28,11 +28,14 @@ APT_BUILD_CA = f"{APT_CACHE}/dlbox-ca.pem"
 SOURCE_DATE_EPOCH = 315532800
 STAGE = ".dlbox"                     # the project's staging directory (see engine.stage)
 
+ENTRYPOINT = "/usr/local/bin/dlbox-entrypoint"
+SECRETS_DIR = "/run/secrets"        # [run] secrets and the proxy, one file each (engine.secrets)
 CA_TARGET = "/etc/ssl/certs/dlbox-ca-bundle.pem"
 CA_ENV = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "GIT_SSL_CAINFO")
 
 LABEL_PROJECT = "org.dlbox.project"
 LABEL_DIR = "org.dlbox.project_dir"
+LABEL_RUN = "org.dlbox.run"          # hash of the run options a container was started with
 
 
 def project_key(plan: Plan) -> str:

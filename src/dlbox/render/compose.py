@@ -70,6 +70,10 @@ def _ulimits(ulimits: tuple[str, ...]) -> dict[str, Any]:
 
 def _environment(plan: Plan, ca_bundle: str | None) -> dict[str, str]:
     env = {k: _escape(v) for k, v in plan.run.env}
+    for name, source in plan.run.secrets:
+        if not source.startswith("file:"):
+            # taken from the shell at `up`, never written here (compose v1 has no env secrets)
+            env[name] = f"${{{source[4:] if source.startswith('env:') else name}}}"
     if ca_bundle:
         for name in CA_ENV:
             env.setdefault(name, CA_TARGET)
@@ -109,7 +113,10 @@ def compose_dict(plan: Plan, *, image: str, ca_bundle: str | None = None) -> dic
     if r.ports:
         # 127.0.0.1 as `dlbox up` does: a notebook or demo is not published to the network
         svc["ports"] = [p.publish(False) for p in r.ports]
-    svc["volumes"] = volumes
+    svc["volumes"] = volumes + [{"type": "tmpfs", "target": t, "read_only": True} for t in r.masked]
+    files = {name: {"file": source[5:]} for name, source in plan.run.secrets if source.startswith("file:")}
+    if files:
+        svc["secrets"] = sorted(files)     # /run/secrets/NAME, exported by the image's entrypoint
     env = _environment(plan, ca_bundle)
     if env:
         svc["environment"] = env
@@ -118,7 +125,10 @@ def compose_dict(plan: Plan, *, image: str, ca_bundle: str | None = None) -> dic
     devices = gpu_devices(r.gpu_args)
     if devices:
         svc["deploy"] = {"resources": {"reservations": {"devices": devices}}}
-    return {"services": {plan.project: svc}}
+    out: dict[str, Any] = {"services": {plan.project: svc}}
+    if files:
+        out["secrets"] = files
+    return out
 
 
 # -- the emitter ------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import json
 from typing import Any
 
 from dlbox.plan import Plan
-from dlbox.plan.layout import CA_ENV, CA_TARGET, LABEL_DIR, STAGE, VENV, WORKSPACE
+from dlbox.plan.layout import CA_ENV, CA_TARGET, LABEL_DIR, STAGE, VENV
 
 ENTRYPOINT = "/usr/local/bin/dlbox-entrypoint"
 PYTHON_EXTENSION = "ms-python.python"
@@ -54,6 +54,10 @@ def container_env(plan: Plan, *, ca_bundle: str | None) -> dict[str, str]:
     """[run] env, the CA variables, and the proxy. A proxy URL holding a password is written as a
     `${localEnv:NAME}` reference so the secret never lands in a file that may be committed."""
     env = dict(plan.run.env)
+    for name, source in plan.run.secrets:
+        var = source[4:] if source.startswith("env:") else (None if source.startswith("file:") else name)
+        if var:
+            env[name] = f"${{localEnv:{var}}}"     # from the editor's environment, never written here
     if ca_bundle:
         for name in CA_ENV:
             env.setdefault(name, CA_TARGET)
@@ -74,12 +78,17 @@ def devcontainer_dict(plan: Plan, *, image: str | None = None, ca_bundle: str | 
     mounts = [_mount(m.source, m.target, m.read_only) for m in plan.run.mounts if m.target != plan.run.workdir]
     if ca_bundle:
         mounts.append(_mount(ca_bundle, CA_TARGET, True))
+    for name, source in plan.run.secrets:
+        if source.startswith("file:"):
+            mounts.append(_mount(source[5:], f"/run/secrets/{name}", True))   # exported by the entrypoint
+    # .dlbox holds staged copies of files outside the project: hidden, as in `dlbox up`
+    mounts += [f"type=tmpfs,target={t},readonly" for t in plan.run.masked]
     d: dict[str, Any] = {"name": plan.project, **source}
     d.update({
         "hostRequirements": {"gpu": "optional"},
         "runArgs": run_args(plan),
-        "capAdd": ["SYS_PTRACE", *plan.run.cap_add],
-        "workspaceMount": f"source=${{localWorkspaceFolder}},target={plan.run.workdir},type=bind",
+        **({"capAdd": list(plan.run.cap_add)} if plan.run.cap_add else {}),
+                "workspaceMount": f"source=${{localWorkspaceFolder}},target={plan.run.workdir},type=bind",
         "workspaceFolder": plan.run.workdir,
         "mounts": mounts,
         "containerEnv": container_env(plan, ca_bundle=ca_bundle),

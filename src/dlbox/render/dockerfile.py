@@ -7,9 +7,11 @@ only loop over it (StrictUndefined: a missing value is a bug, not an empty strin
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import jinja2
 
@@ -18,6 +20,7 @@ from dlbox.plan import Plan
 from dlbox.plan.layout import (APT_BUILD_CA, APT_CACHE, BUILD_CA, HOME, LABEL_DIR, LINKS_DIR, SOURCE_DATE_EPOCH,
                                STAGE, TOOLS, UV_CACHE, VENV, WORKSPACE)
 from dlbox.render.reproducible import APT_LISTS_CLEAN, clamp_command, noise_commands
+from dlbox.redact import mask_url
 
 SYSTEM_APT = ("ca-certificates",)
 JUPYTER_REQUIREMENT = "jupyterlab"
@@ -38,6 +41,32 @@ def template_env() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
+
+
+def one_line(text: str) -> str:
+    """Text for a Dockerfile comment: a line break there would start a new instruction."""
+    return re.sub(r"[\x00-\x1f\x7f]", "?", text)
+
+
+def has_credentials(url: str | None) -> bool:
+    """An index URL with user info (`https://user:token@host/…`, `https://token@host/…`)."""
+    return bool(url) and "@" in urlsplit(url).netloc
+
+
+def index_secrets(plan: Plan) -> list[tuple[str, str]]:
+    """(BuildKit secret id, URL) for every package index URL that carries credentials: such a
+    URL reaches the build as a secret file, never as Dockerfile text, history, label or argv."""
+    b = plan.build
+    urls = [b.pip_index, *b.pip_extra_index, getattr(b.torch, "index_url", None),
+            *(getattr(s, "index_url", None) for s in getattr(b, "family_sources", ()))]
+    creds = [u for u in dict.fromkeys(urls) if has_credentials(u)]
+    return [(f"dlbox_index_{i}", u) for i, u in enumerate(creds)]
+
+
+def _index_word(url: str, secrets: dict[str, str]) -> str:
+    """A shell word for URL in a RUN line: quoted, or read from its secret file."""
+    sid = secrets.get(url)
+    return f'"$(cat /run/secrets/{sid})"' if sid else shlex.quote(url)
 
 
 def label_value(obj: object) -> str:
@@ -93,19 +122,26 @@ def _venv_command(plan: Plan) -> str:
     return f"{py} -m venv{site} {VENV}"
 
 
-def _index_args(plan: Plan, *, torch_index: str | None) -> list[str]:
+def index_words(plan: Plan, *, torch_index: str | None = None, find_links: bool = True) -> list[str]:
+    """uv's index options as shell words; URLs with credentials are read from BuildKit secrets."""
     b = plan.build
-    args: list[str] = []
+    secrets = {u: sid for sid, u in index_secrets(plan)}
+    words: list[str] = []
     default = b.pip_index or "https://pypi.org/simple"
     if torch_index:
-        args += ["--index-url", torch_index, "--extra-index-url", default]
+        words += ["--index-url", _index_word(torch_index, secrets), "--extra-index-url", _index_word(default, secrets)]
     elif b.pip_index:
-        args += ["--index-url", b.pip_index]
+        words += ["--index-url", _index_word(b.pip_index, secrets)]
     for extra in b.pip_extra_index:
-        args += ["--extra-index-url", extra]
-    for i, _ in enumerate(b.find_links):
-        args += ["--find-links", f"{LINKS_DIR}/{i}"]
-    return args
+        words += ["--extra-index-url", _index_word(extra, secrets)]
+    if find_links:
+        for i, _ in enumerate(b.find_links):
+            words += ["--find-links", f"{LINKS_DIR}/{i}"]
+    return words
+
+
+def secret_ids(plan: Plan) -> list[str]:
+    return [sid for sid, _ in index_secrets(plan)]
 
 
 def _link_mounts(plan: Plan) -> list[dict]:
@@ -120,15 +156,17 @@ def _locked_source(plan: Plan):
 
 
 def _locked_index_args(plan: Plan) -> list[str]:
-    """Index arguments for installing the lock: the family's index first (uv searches
-    --extra-index-url before --index-url), then the plan's default and extra indexes."""
+    """Index arguments (shell words) for installing the lock: the family's index first (uv
+    searches --extra-index-url before --index-url), then the plan's default and extra indexes.
+    An URL with credentials is read from its BuildKit secret."""
     b = plan.build
+    secrets = {u: sid for sid, u in index_secrets(plan)}
     src = _locked_source(plan)
-    args = ["--index-url", b.pip_index or "https://pypi.org/simple"]
+    args = ["--index-url", _index_word(b.pip_index or "https://pypi.org/simple", secrets)]
     if src is not None and src.kind == "index" and src.index_url:
-        args += ["--extra-index-url", src.index_url]
+        args += ["--extra-index-url", _index_word(src.index_url, secrets)]
     for extra in b.pip_extra_index:
-        args += ["--extra-index-url", extra]
+        args += ["--extra-index-url", _index_word(extra, secrets)]
     for i, _ in enumerate(b.find_links):
         args += ["--find-links", f"{LINKS_DIR}/{i}"]
     return args
@@ -148,8 +186,9 @@ def locked_pip_steps(plan: Plan) -> list[dict]:
             "title": f"{torch_pin} and what it needs, pinned by {ref.file} (from {src.why if src else 'the index'})",
             "shared": True,
             "mounts": _link_mounts(plan),
+            "secrets": secret_ids(plan),
             "constraints": [],
-            "args": [shlex.quote(a) for a in args + ["--no-deps"] + list(ref.torch_layer)],
+            "args": args + [shlex.quote(a) for a in ["--no-deps", *ref.torch_layer]],
         })
     if ref.count <= len(ref.torch_layer):
         return steps  # nothing beyond torch's closure (or an empty lock)
@@ -157,8 +196,9 @@ def locked_pip_steps(plan: Plan) -> list[dict]:
     steps.append({
         "title": f"the project's dependencies: exactly {ref.file} (sha256 {ref.sha256[:12]})",
         "mounts": mounts,
+        "secrets": secret_ids(plan),
         "constraints": [],
-        "args": [shlex.quote(a) for a in args + ["--no-deps", "-r", "/tmp/dlbox/lock.txt"]],
+        "args": args + ["--no-deps", "-r", "/tmp/dlbox/lock.txt"],
     })
     return steps
 
@@ -170,9 +210,9 @@ def package_step(plan: Plan) -> dict | None:
     pkg = plan.build.package
     if pkg is None:
         return None
-    args = _locked_index_args(plan) if plan.build.locked is not None else _index_args(plan, torch_index=None)
-    args += ["--no-deps"] + (["--no-build-isolation"] if pkg.extensions else [])
-    args += ["-e", WORKSPACE if pkg.path in (".", "./") else f"{WORKSPACE}/{pkg.path.removeprefix('./')}"]
+    args = _locked_index_args(plan) if plan.build.locked is not None else index_words(plan)
+    rest = ["--no-deps"] + (["--no-build-isolation"] if pkg.extensions else [])
+    rest += ["-e", WORKSPACE if pkg.path in (".", "./") else f"{WORKSPACE}/{pkg.path.removeprefix('./')}"]
     before, after = [], []
     if pkg.extensions:
         before.append("touch /tmp/dlbox-ext-stamp")
@@ -189,7 +229,8 @@ def package_step(plan: Plan) -> dict | None:
         "constraints": [],
         "before": before,
         "after": after,
-        "args": [shlex.quote(a) for a in args],
+        "secrets": secret_ids(plan),
+        "args": args + [shlex.quote(a) for a in rest],
     }
 
 
@@ -206,33 +247,36 @@ def _dependency_steps(plan: Plan) -> list[dict]:
     steps = []
     torch = b.torch
     if torch is not None:
-        where = f"find_links {torch.find_links}" if torch.find_links else (torch.index_url or "the package index")
+        where = f"find_links {torch.find_links}" if torch.find_links else (mask_url(torch.index_url) or "the package index")
         steps.append({
-            "title": f"torch {torch.version} ({torch.variant}) from {where}",
+            "title": one_line(f"torch {torch.version} ({torch.variant}) from {where}"),
             "shared": True,
             "mounts": _link_mounts(plan),
+            "secrets": secret_ids(plan),
             "constraints": [],
-            "args": [shlex.quote(a) for a in _index_args(plan, torch_index=None if torch.find_links else torch.index_url)]
+            "args": index_words(plan, torch_index=None if torch.find_links else torch.index_url)
                     + [shlex.quote(torch.requirement)],
         })
     if b.requirements or b.pip:
         mounts = _link_mounts(plan)
-        args = _index_args(plan, torch_index=None)
+        args = index_words(plan)
+        rest: list[str] = []
         if b.requirements:
             mounts.append({"source": b.requirements, "target": "/tmp/dlbox/requirements.txt"})
-            args += ["-r", "/tmp/dlbox/requirements.txt"]
-        args += list(b.pip)
+            rest += ["-r", "/tmp/dlbox/requirements.txt"]
+        rest += list(b.pip)
         for name in b.no_build_isolation:
-            args += ["--no-build-isolation-package", name]
+            rest += ["--no-build-isolation-package", name]
         constraints = [shlex.quote(torch.requirement)] if torch is not None else []
         if constraints:
-            args += ["--constraint", "/tmp/dlbox-constraints.txt"]
+            rest += ["--constraint", "/tmp/dlbox-constraints.txt"]
         steps.append({
-            "title": "project dependencies" + (f" from {b.requirements}" if b.requirements else "")
-                     + (" (torch held at the planned build)" if torch is not None else ""),
+            "title": one_line("project dependencies" + (f" from {b.requirements}" if b.requirements else "")
+                              + (" (torch held at the planned build)" if torch is not None else "")),
             "mounts": mounts,
+            "secrets": secret_ids(plan),
             "constraints": constraints,
-            "args": [shlex.quote(a) for a in args],
+            "args": args + [shlex.quote(a) for a in rest],
         })
     return steps
 
@@ -259,18 +303,22 @@ def dockerfile_context(plan: Plan, tools: str) -> dict:
         # nvidia/cuda images set these; on a slim base the container toolkit needs them to mount the driver
         env = [("NVIDIA_VISIBLE_DEVICES", "all"), ("NVIDIA_DRIVER_CAPABILITIES", "compute,utility")]
     cmd = json.dumps(list(b.command)) if b.command else '["bash"]'
+    uid, _, gid = plan.run.user.partition(":")
     return {
         "version": __version__,
-        "spec_file": plan.spec_file,
+        "spec_file": one_line(plan.spec_file),
         "project": plan.project,
+        "uid": int(uid),
+        "gid": int(gid or uid),
+        "index_secrets": secret_ids(plan),
         "ca": bool(b.ca_files),
-        "ca_hint": b.ca_files[0] if len(b.ca_files) == 1 else "YOUR-CA-BUNDLE.pem",
-        "plan_lines": plan_lines(plan),
+        "ca_hint": one_line(b.ca_files[0]) if len(b.ca_files) == 1 else "YOUR-CA-BUNDLE.pem",
+        "plan_lines": [one_line(line) for line in plan_lines(plan)],
         "base_image": b.base_image,
         "base_os": b.base_os.replace(".", ""),
         "apt_prepare": _apt_prepare(plan),
         "shared_apt": shared_apt,
-        "project_apt": [p for p in dict.fromkeys(b.apt) if p not in shared_apt],
+        "project_apt": [shlex.quote(p) for p in dict.fromkeys(b.apt) if p not in shared_apt],
         "apt_mounts": [f"--mount=type=cache,id=dlbox-apt-{b.base_os.replace('.', '')},target={APT_CACHE},sharing=locked",
                        f"--mount=type=secret,id=dlbox_ca,target={APT_BUILD_CA}"],
         "apt_lists_clean": APT_LISTS_CLEAN,
@@ -304,12 +352,8 @@ def jupyter_args(plan: Plan) -> list[str] | None:
     project's packages; None when the project's own packages already bring it."""
     if JUPYTER_REQUIREMENT in plan.packages:
         return None
-    args: list[str] = []
-    if plan.build.pip_index:
-        args += ["--index-url", plan.build.pip_index]
-    for extra in plan.build.pip_extra_index:
-        args += ["--extra-index-url", extra]
-    return [shlex.quote(a) for a in args + [JUPYTER_REQUIREMENT]]
+    # shell words; an index URL with credentials is read from its BuildKit secret
+    return index_words(plan, find_links=False) + [JUPYTER_REQUIREMENT]
 
 
 def render_dockerfile(plan: Plan, *, tools: str = "dlbox/tools:latest") -> str:

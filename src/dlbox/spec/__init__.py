@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from dlbox.errors import SpecError
+from dlbox.spec import grammar
 
 SPEC_FILE = "dlbox.toml"
 
@@ -68,6 +69,31 @@ class EnvSpec(_Strict):
             raise ValueError(f'expected "auto" or a CUDA version such as "12.1", got {v!r}')
         return v
 
+    @field_validator("base")
+    @classmethod
+    def _base(cls, v: str) -> str:
+        return v if v == "auto" else grammar.image_ref(v)
+
+    @field_validator("apt")
+    @classmethod
+    def _apt(cls, v: list[str]) -> list[str]:
+        return [grammar.apt_package(p) for p in v]
+
+    @field_validator("pip")
+    @classmethod
+    def _pip(cls, v: list[str]) -> list[str]:
+        return [grammar.pip_requirement(p) for p in v]
+
+    @field_validator("requirements")
+    @classmethod
+    def _requirements(cls, v: str | None) -> str | None:
+        return None if v is None else grammar.project_path(v)
+
+    @field_validator("find_links")
+    @classmethod
+    def _find_links(cls, v: Any) -> Any:
+        return [grammar.no_control(d) for d in v] if isinstance(v, list) else v
+
 
 class RunSpec(_Strict):
     gpus: str | int = "auto"
@@ -76,6 +102,37 @@ class RunSpec(_Strict):
     env: dict[str, str] = Field(default_factory=dict)
     shm: str = "host"
     command: str | list[str] | None = None
+    # NAME (from the environment dlbox runs in), or {NAME = "env" | "env:VAR" | "file:PATH"}:
+    # delivered as the file /run/secrets/NAME and exported by the entrypoint, never on argv,
+    # in `docker inspect` or in an image (see dlbox.engine.secrets).
+    secrets: list[str] | dict[str, str] = Field(default_factory=list)
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, v: dict[str, str]) -> dict[str, str]:
+        for k, val in v.items():
+            grammar.env_name(k)
+            grammar.no_control(val)
+        return v
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, v: str | list[str] | None) -> str | list[str] | None:
+        for part in ([v] if isinstance(v, str) else v or []):
+            grammar.no_control(part)
+        return v
+
+    @field_validator("secrets")
+    @classmethod
+    def _secrets(cls, v: list[str] | dict[str, str]) -> list[str] | dict[str, str]:
+        for name in v:
+            grammar.env_name(name)
+        if isinstance(v, dict):
+            for name, src in v.items():
+                grammar.no_control(src)
+                if not (src == "env" or re.match(r"^env:[A-Za-z_][A-Za-z0-9_]*$", src) or src.startswith("file:")):
+                    raise ValueError(f'secret {name}: expected "env", "env:VARIABLE" or "file:PATH", got {src!r}')
+        return v
 
     @field_validator("ports", "mounts", mode="before")
     @classmethod
@@ -109,6 +166,7 @@ class RunSpec(_Strict):
     @classmethod
     def _mounts(cls, v: list[str]) -> list[str]:
         for m in v:
+            grammar.no_control(m)
             split_mount(m)
         return v
 
@@ -138,9 +196,23 @@ class NetSpec(_Strict):
     def _split(cls, v: Any) -> Any:
         return [s.strip() for s in v.split(",") if s.strip()] if isinstance(v, str) else v
 
+    @field_validator("no_proxy")
+    @classmethod
+    def _hosts(cls, v: list[str]) -> list[str]:
+        for h in v:
+            if not re.match(r"^[A-Za-z0-9.*:/\[\]_-]+$", h):
+                raise ValueError(f"{h!r} is not a host name, address or CIDR range")
+        return v
+
+    @field_validator("ca_certs")
+    @classmethod
+    def _ca(cls, v: Any) -> Any:
+        return [grammar.no_control(c) for c in v] if isinstance(v, list) else v
+
     @field_validator("proxy")
     @classmethod
     def _proxy(cls, v: str) -> str:
+        grammar.no_control(v)
         if v not in ("auto", "none") and not re.match(r"^(https?|socks5h?)://[^\s/]+", v):
             raise ValueError('expected "auto", "none" or a URL such as "http://127.0.0.1:7890"')
         return v
@@ -148,9 +220,7 @@ class NetSpec(_Strict):
     @field_validator("apt_mirror", "pip_index")
     @classmethod
     def _url(cls, v: str | None) -> str | None:
-        if v not in (None, "auto", "none") and not re.match(r"^https?://\S+$", v):
-            raise ValueError('expected an http(s) URL such as "https://mirrors.ustc.edu.cn/debian"')
-        return v
+        return v if v in (None, "auto", "none") else grammar.url(v)
 
 
 class SpecDoc(_Strict):
