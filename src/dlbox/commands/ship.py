@@ -88,7 +88,7 @@ def import_(file: Path = typer.Argument(..., help="archive written by dlbox expo
 
 
 def push(path: Path = PathArg,
-         registry: str = typer.Option(..., "--registry", help="HOST[:PORT][/NAMESPACE], e.g. 127.0.0.1:5000/team"),
+         registry: str = typer.Option(..., "--registry", help="[USER:PASSWORD@]HOST[:PORT][/NAMESPACE], e.g. 127.0.0.1:5000/team (the password is never printed or kept)"),
          image: Optional[str] = ImageOpt):
     """Tag the image for a registry and push it (plain HTTP is fine on 127.0.0.1)."""
     from dlbox.ship.push import push as do_push

@@ -11,8 +11,10 @@ Why each key (see the dev container spec, containers.dev/implementors/json_refer
 - `containerUser`/`remoteUser` = the host's uid:gid, the same user `dlbox up` runs as, so files
   written in the bind-mounted workspace belong to the host user. The dlbox image has no named
   user to remap, so `updateRemoteUserUID` has nothing to change; it stays true to say the intent.
-- `postStartCommand` runs the dlbox entrypoint once: the CLI replaces the image's entrypoint
-  with its own keep-alive script, and that entrypoint gives an arbitrary UID a passwd entry.
+- `postStartCommand` runs the dlbox entrypoint once (the CLI replaces the image's entrypoint
+  with its own keep-alive script); the image already names the planned UID in its last layer.
+- `runArgs` carry `--security-opt=no-new-privileges --cap-drop=ALL`, as every container dlbox
+  starts, and `.dlbox` is covered by an empty read-only tmpfs (it holds copies of host files).
 """
 
 from __future__ import annotations

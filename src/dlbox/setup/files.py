@@ -37,6 +37,7 @@ class FileChange:
     old: str | None
     new: str
     mode: int = 0o644
+    private: bool = False   # holds a secret (a proxy password): the file and its backups are 0600
 
     @property
     def changed(self) -> bool:
@@ -132,8 +133,12 @@ def apply(change: FileChange, *, now: float | None = None) -> Path | None:
         backup = _write_backup(path, now)
         st = path.stat()
         mode, uid, gid = st.st_mode & 0o7777, st.st_uid, st.st_gid
+        if change.private:
+            os.chmod(backup, 0o600)
     else:
         mode, (uid, gid) = change.mode, _owner_for_new(path)
+    if change.private:
+        mode &= 0o600
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".dlbox-tmp", dir=path.parent)
     try:
@@ -151,16 +156,20 @@ def apply(change: FileChange, *, now: float | None = None) -> Path | None:
     return backup
 
 
-def sudo_argv(path: Path, tmp: str, mode: int, backup: Path | None) -> list[list[str]]:
+def sudo_argv(path: Path, tmp: str, mode: int, backup: Path | None, private: bool = False) -> list[list[str]]:
     """The commands that do `apply` as root: backup, install next to the file, rename."""
     staged = f"{path}.dlbox-tmp"
     cmds = [["sudo", "mkdir", "-p", str(path.parent)]]
     if backup is not None:
         cmds.append(["sudo", "cp", "-p", "--no-clobber", str(path), str(backup)])   # never over a backup
+        if private:
+            cmds.append(["sudo", "chmod", "go-rwx", str(backup)])
         cmds.append(["sudo", "cp", "-p", str(path), staged])  # carries mode and owner
         cmds.append(["sudo", "cp", "--no-preserve=mode,ownership", tmp, staged])
+        if private:
+            cmds.append(["sudo", "chmod", "go-rwx", staged])
     else:
-        cmds.append(["sudo", "install", "-m", f"{mode:o}", tmp, staged])
+        cmds.append(["sudo", "install", "-m", f"{mode & 0o600 if private else mode:o}", tmp, staged])
     cmds.append(["sudo", "mv", "-f", staged, str(path)])
     return cmds
 
@@ -173,7 +182,7 @@ def _apply_with_sudo(change: FileChange, now: float | None) -> Path | None:
         with os.fdopen(fd, "w") as f:
             f.write(change.new)
         os.chmod(tmp, 0o644)
-        for argv in sudo_argv(path, tmp, change.mode, backup):
+        for argv in sudo_argv(path, tmp, change.mode, backup, change.private):
             if subprocess.run(argv).returncode != 0:
                 raise HostError(f"could not write {change.host_path}: `{' '.join(argv)}` failed",
                                 fix="run again as root, or check sudo works (`sudo -v`)")

@@ -5,6 +5,7 @@ The shell's own variables are the user's business (their ~/.bashrc); doctor repo
 
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 from dlbox.errors import HostError
@@ -50,7 +51,8 @@ def plan_proxy(sysroot: SysRoot, opts: Options) -> Step:
     facts = Facts(sysroot)
     url = validate(opts.url, sysroot, facts)
     no_proxy = no_proxy_list(opts.no_proxy)
-    secret_mode = 0o600 if urlsplit(url).password else 0o644  # new files holding a password
+    has_password = bool(urlsplit(url).password)
+    secret_mode = 0o600 if has_password else 0o644  # new files holding a password
     step = Step("proxy: daemon, client, apt")
     if facts.wsl == "WSL2" and ".local" not in url:
         step.notes.append(f"WSL2: the Windows host's proxy is reachable by name, e.g. {wsl_hint(sysroot)}")
@@ -63,15 +65,18 @@ def plan_proxy(sysroot: SysRoot, opts: Options) -> Step:
     else:
         daemon = text_change(sysroot, DROPIN, lambda t: set_systemd_env(
             t, {"HTTP_PROXY": url, "HTTPS_PROXY": url, "NO_PROXY": no_proxy}), secret_mode)
+    daemon = replace(daemon, private=has_password and daemon.changed)
     step.actions.append(daemon)
 
     def client_edit(d: dict) -> None:
         d.setdefault("proxies", {}).setdefault("default", {}).update(
             {"httpProxy": url, "httpsProxy": url, "noProxy": no_proxy})
 
-    step.actions.append(json_change(sysroot, client_config_path(sysroot), client_edit, mode=0o600))
-    step.actions.append(text_change(sysroot, APT_PROXY_FILE, lambda t: set_apt_option(
-        set_apt_option(t, "Acquire::http::Proxy", url), "Acquire::https::Proxy", url), secret_mode))
+    step.actions.append(replace(json_change(sysroot, client_config_path(sysroot), client_edit, mode=0o600),
+                                private=has_password))
+    step.actions.append(replace(text_change(sysroot, APT_PROXY_FILE, lambda t: set_apt_option(
+        set_apt_option(t, "Acquire::http::Proxy", url), "Acquire::https::Proxy", url), secret_mode),
+        private=has_password))
 
     if daemon.changed:
         if facts.systemd:

@@ -7,13 +7,19 @@ pulls from Docker Hub; they are reported so a user is not surprised pushes bypas
 
 from __future__ import annotations
 
+import contextlib
 import re
+import secrets
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
+from typing import Iterator
 
 from dlbox.engine.docker import Docker
+from dlbox.engine.paths import private_dir
 from dlbox.errors import DlboxError, EngineError
+from dlbox.redact import mask_secrets
 
 
 @dataclass(frozen=True)
@@ -25,14 +31,57 @@ class PushResult:
     notes: tuple[str, ...] = field(default=())
 
 
+def split_credentials(registry: str) -> tuple[str, str | None, str | None]:
+    """`user:pw@host:5000/team` → (`host:5000/team`, user, pw). The password is only ever given
+    to `docker login --password-stdin`, in a throw-away config dir: never printed, never kept."""
+    registry = registry.strip()
+    host, slash, path = registry.partition("/")
+    if "@" not in host:
+        return registry, None, None
+    creds, _, host = host.rpartition("@")
+    user, _, password = creds.partition(":")
+    return host + slash + path, user or None, password or None
+
+
+def shown(registry: str) -> str:
+    """REGISTRY as it may be printed: `user:***@host/…`."""
+    bare, user, password = split_credentials(registry)
+    return f"{user}:***@{bare}" if password else (f"{user}@{bare}" if user else bare)
+
+
+@contextlib.contextmanager
+def login_env(docker: Docker, registry: str) -> Iterator[dict[str, str]]:
+    """Environment for docker commands that push to REGISTRY: with credentials, a private
+    DOCKER_CONFIG holding them for this push only, removed afterwards."""
+    bare, user, password = split_credentials(registry)
+    if not user:
+        yield {}
+        return
+    d = private_dir("login") / secrets.token_hex(8)
+    d.mkdir(mode=0o700)
+    env = {"DOCKER_CONFIG": str(d)}
+    try:
+        proc = docker.run(["login", "--username", user, "--password-stdin", bare.split("/")[0]],
+                          input=(password or "") + "\n", check=False, timeout=60, env=env)
+        if proc.returncode != 0:
+            text = mask_secrets(proc.stderr.decode(errors="replace")).replace(password or "\0", "***")
+            last = [ln for ln in text.strip().splitlines() if ln.strip()]
+            raise EngineError(f"docker login to {bare.split('/')[0]} as {user} failed: "
+                              f"{last[-1] if last else 'no error text'}",
+                              fix="check the user name and password (or token) for that registry")
+        yield env
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def remote_ref(image_ref: str, registry: str) -> str:
     """`dlbox/digits:baked` + `reg:5000/team` → `reg:5000/team/dlbox/digits:baked`.
 
     The image's own registry host (if any) is replaced: the path and tag stay.
     """
-    registry = registry.strip().rstrip("/")
+    registry = split_credentials(registry)[0].rstrip("/")
     if not registry or " " in registry:
-        raise DlboxError(f"'{registry}' is not a registry", fix="write it as HOST[:PORT][/NAMESPACE]")
+        raise DlboxError(f"'{registry}' is not a registry", fix="write it as [USER:PASSWORD@]HOST[:PORT][/NAMESPACE]")
     first, _, rest = image_ref.partition("/")
     if rest and ("." in first or ":" in first or first == "localhost"):
         image_ref = rest  # drop the old registry host
@@ -65,18 +114,21 @@ def push(docker: Docker, ref: str, registry: str, *, on_line=lambda _l: None) ->
         raise EngineError(f"There is no image '{ref}' on this machine's engine.",
                           fix="dlbox build --bake   (or docker images to find the name)")
     target = remote_ref(ref, registry)
+    bare = split_credentials(registry)[0]
     try:
-        notes = registry_notes(docker.info(), registry)
+        notes = registry_notes(docker.info(), bare)
     except DlboxError:
         notes = []
     docker.run(["tag", ref, target], timeout=60, what="docker tag")
-    proc = docker.popen(push_argv(target), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     lines = []
-    for raw in proc.stdout:
-        line = raw.decode(errors="replace").rstrip()
-        lines.append(line)
-        on_line(line)
-    if proc.wait() != 0:
+    with login_env(docker, registry) as env:
+        proc = docker.popen(push_argv(target), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for raw in proc.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            lines.append(line)
+            on_line(line)
+        status = proc.wait()
+    if status != 0:
         text = "\n".join(lines)
         err = docker.error(text, f"docker push {target}")
         if "http: server gave HTTP response to HTTPS client" in text:
