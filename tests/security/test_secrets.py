@@ -166,6 +166,11 @@ def test_setup_proxy_keeps_the_password_in_0600_files(tmp_path):
     daemon = tmp_path / "etc/docker/daemon.json"
     daemon.write_text('{"log-driver": "json-file"}')
     daemon.chmod(0o644)
+    # files that exist already, readable by all: a password written into them must make them 0600
+    for f in ("etc/systemd/system/docker.service.d/http-proxy.conf", "etc/apt/apt.conf.d/95dlbox-proxy"):
+        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f).write_text("# kept\n")
+        (tmp_path / f).chmod(0o644)
     (tmp_path / "root/.docker").mkdir(parents=True)
     (tmp_path / ".dlbox").mkdir()
     (tmp_path / ".dlbox/env.json").write_text(json.dumps({"HOME": "/root"}))

@@ -126,7 +126,8 @@ def logs_argv(name: str, *, tail: str = "200", follow: bool = False) -> list[str
 
 def gpu_smoke_argv(image: str) -> list[str]:
     """A throw-away container with every GPU, listing them: the NVIDIA runtime works end to end."""
-    return ["run", "--rm", "--gpus", "all", image, "nvidia-smi", "-L"]
+    return ["run", "--rm", "--security-opt", "no-new-privileges", "--cap-drop", "ALL", "--gpus", "all", image,
+            "nvidia-smi", "-L"]
 
 
 def remove_container(docker: Docker, name: str, *, timeout: float = 120, check: bool = False) -> bool:

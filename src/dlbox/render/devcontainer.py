@@ -80,9 +80,9 @@ def devcontainer_dict(plan: Plan, *, image: str | None = None, ca_bundle: str | 
     mounts = [_mount(m.source, m.target, m.read_only) for m in plan.run.mounts if m.target != plan.run.workdir]
     if ca_bundle:
         mounts.append(_mount(ca_bundle, CA_TARGET, True))
-    for name, source in plan.run.secrets:
-        if source.startswith("file:"):
-            mounts.append(_mount(source[5:], f"/run/secrets/{name}", True))   # exported by the entrypoint
+    for name, origin in plan.run.secrets:
+        if origin.startswith("file:"):
+            mounts.append(_mount(origin[5:], f"/run/secrets/{name}", True))   # exported by the entrypoint
     # .dlbox holds staged copies of files outside the project: hidden, as in `dlbox up`
     mounts += [f"type=tmpfs,target={t},readonly" for t in plan.run.masked]
     d: dict[str, Any] = {"name": plan.project, **source}
