@@ -59,7 +59,7 @@ def _logical_lines(dockerfile: str) -> list[str]:
     return [ln for ln in joined.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
 
 
-BASE = render_dockerfile(resolve(_load('[env]\napt = ["git"]\npip = ["six"]\n'), HOST), {})
+BASE = render_dockerfile(resolve(_load('[env]\napt = ["git"]\npip = ["six"]\n'), HOST))
 BASE_INSTRUCTIONS = instructions(BASE)
 
 
@@ -69,7 +69,7 @@ def test_apt_and_pip_values_are_words_never_instructions(apt, pip):
     spec = _load(f"[env]\napt = {_toml(apt)}\npip = {_toml(pip)}\n")
     if spec is None:
         return
-    text = render_dockerfile(resolve(spec, HOST), spec.to_dict())
+    text = render_dockerfile(resolve(spec, HOST))
     assert instructions(text) == BASE_INSTRUCTIONS
     lines = _logical_lines(text)
     apt_line = next(ln for ln in lines if "apt-get $APT_CA install" in ln)
@@ -110,12 +110,12 @@ def test_run_values_never_become_argv_flags(env, command, mount):
 @SETTINGS
 @given(url=VALUE)
 def test_index_and_mirror_urls_cannot_break_out(url):
-    plain = instructions(render_dockerfile(resolve(_load(""), HOST), {}))
+    plain = instructions(render_dockerfile(resolve(_load(""), HOST)))
     for key in ("pip_index", "apt_mirror"):
         spec = _load(f"[net]\n{key} = {_toml('https://h.example/' + url)}\n")
         if spec is None:
             continue
-        text = render_dockerfile(resolve(spec, HOST), spec.to_dict())
+        text = render_dockerfile(resolve(spec, HOST))
         assert instructions(text) == plain
         for line in _logical_lines(text):
             if line.lstrip().startswith("RUN"):

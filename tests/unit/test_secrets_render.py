@@ -23,8 +23,8 @@ def _plan(tmp_path: Path, text: str):
     return spec, resolve(spec, HOST)
 
 
-SPEC = f"""[run]
-env = {{MY_SETTING = "value-in-env-0042"}}
+SPEC = """[run]
+env = {MY_SETTING = "value-in-env-0042"}
 [run.secrets]
 HF_TOKEN = "env"
 WANDB_API_KEY = "file:~/.wandb-key"
@@ -34,7 +34,7 @@ WANDB_API_KEY = "file:~/.wandb-key"
 def test_index_credentials_are_a_build_secret_everywhere(tmp_path):
     spec, plan = _plan(tmp_path, SPEC)
     assert index_secrets(plan) == [("dlbox_index_0", f"https://__token__:{TOKEN}@pypi.example/simple")]
-    text = render_dockerfile(plan, spec.to_dict())
+    text = render_dockerfile(plan)
     assert TOKEN not in text and '"$(cat /run/secrets/dlbox_index_0)"' in text
     assert "--mount=type=secret,id=dlbox_index_0,required=true" in text
     assert TOKEN not in json.dumps(plan.to_dict())
@@ -42,7 +42,7 @@ def test_index_credentials_are_a_build_secret_everywhere(tmp_path):
 
 def test_labels_keep_names_of_env_and_secrets_not_values(tmp_path):
     spec, plan = _plan(tmp_path, SPEC)
-    text = json.dumps(labels(plan, spec.to_dict()))
+    text = json.dumps(labels(plan))
     assert "value-in-env-0042" not in text and "MY_SETTING" in text and "HF_TOKEN" in text
 
 

@@ -35,7 +35,9 @@ def engine_run(engine: str, *, image: str, workdir: str, user: str, gpus: int, e
     """`docker run`/`podman run` for one node: host network and IPC, the job's GPUs, a name and
     label carrying the job ID (the node wrapper removes it on exit and on scancel's TERM)."""
     argv = [engine, "run", "--rm", "--init", "--name", '"$DLBOX_CTR"', "--label", f"{LABEL_JOB}=$SLURM_JOB_ID",
-            "--network", "host", "--ipc", "host", "--user", user, "-v", f"{workdir}:{WORKSPACE}", "-w", WORKSPACE]
+            "--network", "host", "--ipc", "host", "--user", user, "-v", f"{workdir}:{WORKSPACE}", "-w", WORKSPACE,
+            # as every container dlbox starts: nothing in it can gain privileges (tests/security/)
+            "--security-opt", "no-new-privileges", "--cap-drop", "ALL"]
     if engine == "podman":
         argv += ["--cgroup-manager=cgroupfs"]
     if gpus:
