@@ -75,8 +75,8 @@ def test_apt_and_pip_values_are_words_never_instructions(apt, pip):
     apt_line = next(ln for ln in lines if "apt-get $APT_CA install" in ln)
     words = shlex.split(apt_line.split("--no-install-recommends", 1)[1].split(";")[0])
     assert set(apt) <= set(words) and len(words) == len(set(words))
-    pip_line = [ln for ln in lines if "uv pip install" in ln][-1]      # the project's dependencies
-    tokens = shlex.split(pip_line.split("uv pip install", 1)[1].split(";")[0])
+    tokens = [t for ln in lines if "uv pip install" in ln       # every install step's words
+              for t in shlex.split(ln.split("uv pip install", 1)[1].split(";")[0])]
     for p in pip:
         assert p in tokens, f"{p!r} is not one word of {tokens}"
 
