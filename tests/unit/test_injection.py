@@ -72,8 +72,8 @@ def test_apt_and_pip_values_are_words_never_instructions(apt, pip):
     text = render_dockerfile(resolve(spec, HOST))
     assert instructions(text) == BASE_INSTRUCTIONS
     lines = _logical_lines(text)
-    apt_line = next(ln for ln in lines if "apt-get $APT_CA install" in ln)
-    words = shlex.split(apt_line.split("--no-install-recommends", 1)[1].split(";")[0])
+    words = [w for ln in lines if "apt-get $APT_CA install" in ln       # the shared and the project's step
+             for w in shlex.split(ln.split("--no-install-recommends", 1)[1].split(";")[0])]
     assert set(apt) <= set(words) and len(words) == len(set(words))
     tokens = [t for ln in lines if "uv pip install" in ln       # every install step's words
               for t in shlex.split(ln.split("uv pip install", 1)[1].split(";")[0])]
