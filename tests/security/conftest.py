@@ -76,9 +76,26 @@ def dev(docker_engine) -> Dev:
     return Dev(USER, pw.pw_uid, pw.pw_gid, Path(pw.pw_dir))
 
 
+CREATED: list[Path] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cleanup():
+    """Remove the projects and the images this suite made (the disk is shared)."""
+    yield
+    for d in CREATED:
+        shutil.rmtree(d, ignore_errors=True)
+    out = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True,
+                         text=True).stdout.split()
+    mine = [ref for ref in out if ref.split(":")[0].split("/")[-1].startswith("sec") and "dlbox/" in ref]
+    if mine:
+        subprocess.run(["docker", "rmi", *mine], capture_output=True)
+
+
 def new_project(dev: Dev, name: str, extra: str = "") -> Path:
     """examples/digits as NAME in a directory the dev user owns (pytest's tmp dirs are root's)."""
     base = Path(tempfile.mkdtemp(prefix=f"dlbox-sec-{name}-"))
+    CREATED.append(base)
     os.chmod(base, 0o755)
     project = base / name
     shutil.copytree(ROOT / "examples" / "digits", project, ignore=shutil.ignore_patterns(".dlbox", "outputs"))
