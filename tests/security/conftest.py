@@ -85,6 +85,8 @@ def _cleanup():
     yield
     for d in CREATED:
         shutil.rmtree(d, ignore_errors=True)
+    if not CREATED or not shutil.which("docker"):
+        return
     out = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True,
                          text=True).stdout.split()
     mine = [ref for ref in out if ref.split(":")[0].split("/")[-1].startswith("sec") and "dlbox/" in ref]
