@@ -17,11 +17,12 @@ def test_keeps_current_and_n_previous_their_jupyter_and_anything_in_use():
     rows = [row(repo, "aaaaaaaaaaa1", "i1", 1), row(repo, "aaaaaaaaaaa2", "i2", 2, containers=1),
             row(repo, "aaaaaaaaaaa3", "i3", 3), row(repo, "aaaaaaaaaaa4", "i4", 4), row(repo, "aaaaaaaaaaa5", "i5", 5),
             row(repo, "aaaaaaaaaaa1-jupyter-abcd1234", "j1", 1), row(repo, "aaaaaaaaaaa5-jupyter-abcd1234", "j5", 5),
+            row(repo, "aaaaaaaaaaa1-jupyter", "j1b", 1), row(repo, "aaaaaaaaaaa4-jupyter", "j4", 4),
             row(repo, "baked", "b", 6), row("dlbox/other-11112222", "aaaaaaaaaaa3", "i3", 3),
             row("dlbox/tools", "k1", "t1", 1), row("dlbox/tools", "k2", "t2", 2), row("debian", "bookworm-slim", "d", 0)]
     plan = plan_gc(rows, keep=1, in_use={"i1"})
     removed = {r.ref for r in plan.remove}
-    assert removed == {f"{repo}:aaaaaaaaaaa1-jupyter-abcd1234", "dlbox/tools:k1"}
+    assert removed == {f"{repo}:aaaaaaaaaaa1-jupyter-abcd1234", f"{repo}:aaaaaaaaaaa1-jupyter", "dlbox/tools:k1"}
     kept = {r.ref for r in plan.kept_in_use}
     assert kept == {f"{repo}:aaaaaaaaaaa1", f"{repo}:aaaaaaaaaaa2", f"{repo}:aaaaaaaaaaa3"}, \
         "a container's image (running or stopped) and one another project also tags stay"

@@ -283,10 +283,10 @@ def ls(images: bool = typer.Option(True, "--images/--no-images", help="also list
         table.add_row(r["name"], r["image"], r["status"], r["ports"])
     out.print(table)
     if images:
-        from dlbox.commands.lifecycle import images_table
+        from dlbox.commands.lifecycle import images_table, wide
 
         table, summary = images_table(Docker())
-        out.print(table)
+        wide().print(table)
         out.print(summary)
 
 

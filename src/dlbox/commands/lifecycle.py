@@ -16,6 +16,11 @@ def _mb(n: int) -> str:
     return f"{n / 1e6:,.1f} MB"
 
 
+def wide() -> Console:
+    """Piped output keeps whole rows (rich would cut a table to 80 columns)."""
+    return out if out.is_terminal else Console(highlight=False, soft_wrap=True, width=200)
+
+
 def images_table(docker: Docker) -> tuple[Table, str]:
     """Each project's images with their unique bytes (theirs alone) and shared bytes (layers another
     image also has: the base, Python and torch layers of projects with the same plan inputs)."""
@@ -23,11 +28,11 @@ def images_table(docker: Docker) -> tuple[Table, str]:
 
     rows = sorted(dlbox_rows(image_rows(docker)), key=lambda r: (r.project, r.created), reverse=False)
     table = Table(box=None)
-    for col in ("project", "image", "created", "size", "unique", "shared", "containers"):
+    for col in ("repository", "tag", "created", "size", "unique", "shared", "containers"):
         table.add_column(col, justify="right" if col in ("size", "unique", "shared", "containers") else "left",
                          no_wrap=True)
     for r in rows:
-        table.add_row(escape(r.project), escape(r.ref), r.created[5:16], _mb(r.size), _mb(r.unique), _mb(r.shared),
+        table.add_row(escape(r.repo), escape(r.tag), r.created[5:16], _mb(r.size), _mb(r.unique), _mb(r.shared),
                       str(r.containers))
     unique = sum(r.unique for r in rows)
     shared = max((r.shared for r in rows), default=0)

@@ -20,7 +20,7 @@ from dlbox.engine.docker import Docker, buildkit_client
 from dlbox.engine.tools import TOOLS_REPO
 
 ENV_TAG = re.compile(r"^[0-9a-f]{12}$")
-JUPYTER_TAG = re.compile(r"^(?P<env>[0-9a-f]{12})-jupyter-[0-9a-f]+$")
+JUPYTER_TAG = re.compile(r"^(?P<env>[0-9a-f]{12})-jupyter(-[0-9a-f]+)?$")   # `<env>-jupyter` (a stage) or older `-<hash>`
 _UNITS = {"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}
 
 
