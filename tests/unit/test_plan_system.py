@@ -75,3 +75,12 @@ def test_python_outside_the_declared_range_is_a_warning_naming_the_fix(tmp_path)
                for w in plan.warnings)
     inside = plan_for(tmp_path, '[env]\npython = "3.12"\n', {})
     assert not any("outside the project" in w for w in inside.warnings)
+
+
+def test_old_torch_refusal_names_a_pair_dlbox_can_build(tmp_path):
+    """issue 12: 3.8 -> 'use 3.10'; 3.10 -> 'torch 1.7 needs <= 3.9' went round in a circle."""
+    from dlbox.errors import PlanError
+    with pytest.raises(PlanError) as e:
+        plan_for(tmp_path, '[env]\npython = "3.10"\ntorch = "1.7.0"\n', {})
+    assert 'set [env] torch = "1.11.0" and python = "3.10"' in str(e.value)
+    assert "3.9" not in str(e.value).split("fix:", 1)[1]

@@ -304,8 +304,7 @@ def choose(
         asked = cat.torch_row(req.torch)
         if asked is not None and not py_ok(asked, req.python):
             raise PlanError(f"torch {req.torch} supports Python {asked.python_min}-{asked.python_max}, "
-                            f"not {req.python} [torch.json {req.torch}]",
-                            fix=f"set python to {asked.python_max} or pick a newer torch")
+                            f"not {req.python} [torch.json {req.torch}]", fix=_python_fix(req.torch, cat))
         rows = [asked] if asked else []
     pick, cand = None, None
     if req.torch == "none":
@@ -327,3 +326,14 @@ def choose(
                                                                  image_available, n)
     return ImageChoice(image, base_os, req.python, install, gpu, cuda if gpu else None, pick,
                        req.flavor, has_nvcc, tuple(n.reasons), tuple(n.warnings), fallback_from)
+
+
+def _python_fix(torch: str, cat) -> str:
+    """A setting that works: a Python dlbox's images have for this torch, else the nearest torch and
+    Python pair (never a Python no base image provides: issue 12's 3.8 -> 3.10 -> 3.9 circle)."""
+    from dlbox.catalog.pythons import choose_python
+
+    best = choose_python(None, torch=torch, cat=cat)
+    if best.python:
+        return f'set [env] python = "{best.python}" (a Python dlbox provides that torch {torch} has wheels for)'
+    return (best.refusal or "").split(": ", 1)[-1] or "pick a newer torch"
