@@ -56,3 +56,18 @@ def test_compose_and_devcontainer_reference_secrets_by_name(tmp_path):
     assert dc["containerEnv"]["HF_TOKEN"] == "${localEnv:HF_TOKEN}"
     assert "type=bind,source=~/.wandb-key,target=/run/secrets/WANDB_API_KEY,readonly" in dc["mounts"]
     assert dc["image"] == "img"
+
+
+def test_doctor_warns_about_a_world_readable_proxy_password(tmp_path):
+    from dlbox.doctor.proxy import check_secret_files
+    from dlbox.host.facts import Facts
+    from dlbox.host.sysroot import SysRoot
+
+    (tmp_path / "etc/docker").mkdir(parents=True)
+    daemon = tmp_path / "etc/docker/daemon.json"
+    daemon.write_text('{"proxies": {"http-proxy": "http://u:hunter2@10.0.0.1:3128"}}')
+    daemon.chmod(0o644)
+    check = check_secret_files(Facts(SysRoot(tmp_path)))
+    assert check.status == "warn" and "/etc/docker/daemon.json" in check.detail and "hunter2" not in check.detail
+    daemon.chmod(0o600)
+    assert check_secret_files(Facts(SysRoot(tmp_path))).status == "ok"

@@ -30,6 +30,7 @@ def run_checks(sysroot: SysRoot | None = None, *, deep: bool = False) -> list[Ch
         nvidia.check_nvml_trap(facts),
         proxy.check_proxies(facts),
         proxy.check_no_proxy(facts),
+        proxy.check_secret_files(facts),
         resources.check_mirrors(facts),
         resources.check_disk(facts),
         resources.check_memlock(facts),

@@ -134,3 +134,24 @@ def check_no_proxy(facts: Facts) -> Check:
         return Check("proxy.no-proxy", "warn", "NO_PROXY " + "; ".join(bad) + " (gradio and local ports break)",
                      "dlbox setup proxy URL   (sets NO_PROXY=localhost,127.0.0.1,::1,host.docker.internal)")
     return Check("proxy.no-proxy", "ok", "NO_PROXY covers localhost and 127.0.0.1 at every layer")
+
+
+def check_secret_files(facts: Facts) -> Check:
+    """Proxy passwords in files others can read (a daemon.json written before dlbox made it 0600)."""
+    files = [DAEMON_JSON, *facts.sys.glob(DROPIN_DIR, "*.conf"), *APT_FILES,
+             *facts.sys.glob("/etc/apt/apt.conf.d", "*"), facts.client_config_path]
+    exposed = []
+    for f in dict.fromkeys(files):
+        text = facts.sys.read_text(f) or ""
+        if mask_secrets(text) == text:
+            continue                      # no password in it
+        try:
+            mode = facts.sys.path(f).stat().st_mode
+        except OSError:
+            continue
+        if mode & 0o077:
+            exposed.append(f)
+    if not exposed:
+        return Check("proxy.secret-files", "ok", "no proxy password in a file others can read")
+    return Check("proxy.secret-files", "warn", f"a proxy password is readable by other users in {', '.join(exposed)}",
+                 f"sudo chmod 600 {' '.join(exposed)}")
