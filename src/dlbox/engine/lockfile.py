@@ -61,6 +61,11 @@ def _explain(stderr: str, inputs: LockInputs, declared) -> PlanError:
                          + body[:1500],
                          fix="relax the requirement the resolver names (the file and line are in `dlbox plan`), or "
                              "pin torch in dlbox.toml [env] torch")
+    if "No space left on device" in text:
+        cache = os.environ.get("UV_CACHE_DIR") or "~/.cache/uv"
+        return PlanError("the disk is full: uv could not unpack a wheel into its cache (" + lines[-1].strip()[:200] + ")",
+                         fix=f"free disk space (uv's cache is {cache}; `uv cache prune` keeps what is in use), "
+                             "then `dlbox lock` again")
     git = re.search(r"(git\+\S+)", text)
     if git and ("git" in text.lower()) and ("Failed to" in text or "failed" in text):
         url = git.group(1).rstrip("`'\",)")
