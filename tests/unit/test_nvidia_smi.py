@@ -48,6 +48,12 @@ def test_csv_without_header_in_documented_order():
     assert [(g.compute_cap, g.memory_mib) for g in f.gpus] == [("7.0", 12288), ("8.9", 49140)]
 
 
+@pytest.mark.parametrize("text", ["hello, not nvidia-smi\n", "a, b\nc, d\n", "0, NVIDIA A100, eight, 40960\n"])
+def test_text_that_only_looks_like_csv_is_no_gpu(text):
+    facts = parse_nvidia_smi(text)
+    assert facts.driver_version is None and not facts.gpus
+
+
 def test_csv_with_units_header():
     f = parse_nvidia_smi("name, driver_version, compute_cap, memory.total [MiB]\nNVIDIA H100 80GB HBM3, 570.133.20, 9.0, 81559 MiB\n")
     assert f.gpus[0].compute_cap == "9.0" and f.gpus[0].memory_mib == 81559

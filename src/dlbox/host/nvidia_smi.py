@@ -147,6 +147,14 @@ def _headerless_csv(lines: list[str]) -> list[tuple[list[str], list[list[str]]]]
         cols = ["index", "name", "compute_cap", "memory.total"][:len(rows[0])]
     else:
         cols = ["name", "driver_version", "compute_cap", "memory.total"][:len(rows[0])]
+    # Without a header, only values of the right shape make it a query's output: a stray
+    # "hello, world" line is not a GPU named hello on driver "world".
+    shapes = {"index": r"\d+", "driver_version": r"\d+(\.\d+)+", "compute_cap": r"\d+\.\d+|\[N/A\]",
+              "memory.total": r"\d+( MiB)?|\[N/A\]"}
+    for row in rows:
+        for col, value in zip(cols, row):
+            if col in shapes and not re.fullmatch(shapes[col], value):
+                return []
     return [(cols, rows)]
 
 
