@@ -28,6 +28,9 @@ SHARED_LAYERS = 4   # base, engine-file stubs, Python's apt packages, venv + tor
 
 
 def _build(project: Path):
+    """What `dlbox build -q` does: refresh the lock when its inputs changed, then build."""
+    p = workflow.load_project(project, docker=LOCAL, say=lambda m: None)
+    workflow.ensure_lock(p, say=lambda m: None)
     p = workflow.load_project(project, docker=LOCAL, say=lambda m: None)
     return workflow.ensure_image(p, force=False, quiet=True, say=lambda m: None)
 
@@ -65,7 +68,8 @@ def test_shared_layers_have_equal_diff_ids_and_contexts_are_small(two_projects):
 
 def test_a_requirements_edit_sends_only_the_requirements_file(two_projects):
     a = two_projects["a"]
-    (a / "requirements.txt").write_text((a / "requirements.txt").read_text() + f"\n# edit {random.random()}\n")
+    # a new dependency: the lock changes, and with it the image (a comment would change neither)
+    (a / "requirements.txt").write_text((a / "requirements.txt").read_text() + "\nidna\n")
     r = _build(a)
     assert r.built and r.context_bytes is not None and r.context_bytes < 100_000
     assert image_facts(LOCAL, r.image).diff_ids[:SHARED_LAYERS] == \
@@ -108,6 +112,6 @@ def test_the_second_project_sends_only_its_own_layers(two_projects, tmp_path):
         assert second["layers_present"] >= SHARED_LAYERS, second
         assert second["raw_bytes"] <= own * 1.05 + 65536, (second, own)
         assert second["bytes_sent"] <= second["raw_bytes"] + 65536
-        assert first["layers_sent"] + first["layers_present"] == first["layers_total"]
+        assert first["layers_sent"] + first["layers_present"] <= first["layers_total"]   # a repeated layer goes once
     finally:
         remote.run(["rmi", ia, ib], check=False)
