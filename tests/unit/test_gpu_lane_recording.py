@@ -10,48 +10,58 @@ from dlbox.doctor.container import checks_from_observations
 from dlbox.doctor.perf import MATMUL_MIN_RATIO, PCIE_LANE_GBPS, perf_checks
 from dlbox.host.nvidia_smi import CAP_FROM_DRIVER, effective_cuda_max, parse_nvidia_smi
 
-LANE = Path(__file__).resolve().parents[1] / "fixtures" / "gpu-lane" / "h200-580.159.04-2026-11-26"
+import pytest
+
+LANES = Path(__file__).resolve().parents[1] / "fixtures" / "gpu-lane"
+LANE = LANES / "h200-580.159.04-2026-11-26"
+# the same lane, re-run on main after every change of the round landed
+FINAL = LANES / "h200-580.159.04-2026-11-26-final"
 
 
-def text(name: str) -> str:
-    return (LANE / name).read_text()
+@pytest.fixture(params=[LANE, FINAL], ids=["first", "final"])
+def lane(request) -> Path:
+    return request.param
 
 
-def test_every_recorded_shape_names_the_h200_and_its_driver():
+def text(name: str, where: Path = LANE) -> str:
+    return (where / name).read_text()
+
+
+def test_every_recorded_shape_names_the_h200_and_its_driver(lane):
     branch = next(r for r in load().driver_branches if r.branch == 580)
     for name in ("nvidia-smi.txt", "nvidia-smi-q.txt", "nvidia-smi-L.txt", "query.csv.txt", "query-noheader.csv.txt"):
-        f = parse_nvidia_smi(text(name))
+        f = parse_nvidia_smi(text(name, lane))
         assert [g.name for g in f.gpus] == ["NVIDIA H200"], name
-    table = parse_nvidia_smi(text("nvidia-smi.txt"))
+    table = parse_nvidia_smi(text("nvidia-smi.txt", lane))
     assert table.driver_version == "580.159.04" and table.cuda_max == branch.cuda_max
     assert effective_cuda_max(table) == (branch.cuda_max, None)
     assert table.gpus[0].memory_mib == 143771
 
 
-def test_compute_capability_comes_from_the_driver_when_asked():
-    merged = parse_nvidia_smi(text("nvidia-smi.txt") + "\n" + text("query.csv.txt"))
+def test_compute_capability_comes_from_the_driver_when_asked(lane):
+    merged = parse_nvidia_smi(text("nvidia-smi.txt", lane) + "\n" + text("query.csv.txt", lane))
     g = merged.gpus[0]
     assert (g.compute_cap, g.cap_from) == ("9.0", CAP_FROM_DRIVER)
     # the name table agrees (fallback for drivers before R510)
-    assert parse_nvidia_smi(text("nvidia-smi.txt")).gpus[0].compute_cap == "9.0"
+    assert parse_nvidia_smi(text("nvidia-smi.txt", lane)).gpus[0].compute_cap == "9.0"
 
 
-def test_live_plan_on_the_lane_reported_the_h200_by_name():
-    plan = json.loads(text("plan.json"))
+def test_live_plan_on_the_lane_reported_the_h200_by_name(lane):
+    plan = json.loads(text("plan.json", lane))
     assert plan["gpu"] is True
     assert plan["torch"]["variant"].startswith("cu")
 
 
-def test_in_container_observations_from_the_h200_are_all_ok():
-    driver = parse_nvidia_smi(text("nvidia-smi.txt"))
-    checks = checks_from_observations(json.loads(text("inside.json")), driver=driver, expect_nvcc=False,
+def test_in_container_observations_from_the_h200_are_all_ok(lane):
+    driver = parse_nvidia_smi(text("nvidia-smi.txt", lane))
+    checks = checks_from_observations(json.loads(text("inside.json", lane)), driver=driver, expect_nvcc=False,
                                       require_gpu=True)
     bad = [(c.id, c.status, c.detail) for c in checks if c.status not in ("ok",)]
     assert not bad, bad
 
 
-def test_verify_perf_on_the_h200_meets_the_datasheet_thresholds():
-    obs = json.loads(text("perf.json"))
+def test_verify_perf_on_the_h200_meets_the_datasheet_thresholds(lane):
+    obs = json.loads(text("perf.json", lane))
     peak = load().peak_row("NVIDIA H200")
     got = obs["gpus"][0]["matmul_tflops"]
     for dt, v in got.items():
@@ -68,3 +78,12 @@ def test_the_first_lane_run_reported_its_hung_all_reduce_as_a_failure():
     obs = json.loads(text("perf-run1-allreduce-hang.json"))
     c = {c.id: c for c in perf_checks(obs)}["perf-allreduce"]
     assert c.status == "fail" and "no answer" in c.detail
+
+
+def test_the_final_lane_plans_the_newest_cu130_torch_from_the_drivers_compute_capability():
+    plan = json.loads(text("plan.json", FINAL))
+    branch = next(r for r in load().driver_branches if r.branch == 580)
+    assert plan["host"]["driver"]["cuda_allowed"] == branch.cuda_max == "13.0"
+    assert plan["host"]["gpus"][0]["compute_cap"] == "9.0"
+    assert plan["host"]["gpus"][0]["compute_cap_from"].startswith("nvidia-smi --query-gpu")
+    assert plan["torch"]["variant"] == "cu130"
