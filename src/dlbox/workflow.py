@@ -38,8 +38,9 @@ from dlbox.host import Host
 from dlbox.host import remote as host_remote
 from dlbox.host.observe import observe
 from dlbox.host.sysroot import SysRoot
-from dlbox.plan import Overrides, Plan, find_links_dirs, resolve
+from dlbox.plan import find_links_dirs, resolve
 from dlbox.plan.layout import LABEL_RUN, container_name
+from dlbox.plan.model import Overrides, Plan
 from dlbox.spec import Spec, load_spec
 from dlbox.spec.declared import Declared, read_declared
 

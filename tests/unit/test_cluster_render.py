@@ -16,8 +16,14 @@ from dlbox.cluster import runtime as rt
 from dlbox.cluster.config import Cluster, ClusterError
 from dlbox.cluster.probe import MARK, ClusterFacts, NodeFacts, parse_node_lines
 from dlbox.cluster.sbatch import JobPlan, launch_words, render
-from dlbox.cluster.slurm import (parse_job_id, parse_scontrol_job, parse_sinfo_nodes, parse_squeue, parse_version,
-                                 require_version)
+from dlbox.cluster.slurm import (
+    parse_job_id,
+    parse_scontrol_job,
+    parse_sinfo_nodes,
+    parse_squeue,
+    parse_version,
+    require_version,
+)
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures"
 SLURM = FIX / "slurm"
@@ -146,8 +152,8 @@ def test_cluster_host_is_the_lowest_driver_and_every_gpu():
 
 
 def test_cluster_host_plans_for_the_oldest_driver():
-    from dlbox.plan.gpu import choose  # noqa: F401 - the resolver is the same one `plan` uses
     from dlbox.plan import resolve
+    from dlbox.plan.gpu import choose  # noqa: F401 - the resolver is the same one `plan` uses
     from dlbox.spec import load_spec
 
     old = node_lines("old", ["docker"], "quadro-m6000-470.199.02-in-cuda11.8.txt")

@@ -5,12 +5,12 @@ see its SOURCES.md), replayed through the parser, the plan, the in-container che
 import json
 from pathlib import Path
 
+import pytest
+
 from dlbox.catalog import load
 from dlbox.doctor.container import checks_from_observations
 from dlbox.doctor.perf import MATMUL_MIN_RATIO, PCIE_LANE_GBPS, perf_checks
 from dlbox.host.nvidia_smi import CAP_FROM_DRIVER, effective_cuda_max, parse_nvidia_smi
-
-import pytest
 
 LANES = Path(__file__).resolve().parents[1] / "fixtures" / "gpu-lane"
 LANE = LANES / "h200-580.159.04-2026-11-26"

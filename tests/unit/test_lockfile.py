@@ -152,8 +152,8 @@ def test_dockerfile_installs_exactly_the_lock(tmp_path):
 
 
 def test_project_package_and_extension_plan(tmp_path):
-    from dlbox.host.nvidia_smi import facts_from_options
     from dlbox.host import EngineFacts
+    from dlbox.host.nvidia_smi import facts_from_options
 
     ext = SimpleNamespace(kind="cuda", name="pkg._C", origin="setup.py:9")
     pkg = SimpleNamespace(path=".", name="pkg", origin="setup.py", extensions=(ext,))

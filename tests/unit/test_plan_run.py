@@ -1,8 +1,7 @@
 """Plan → run flags and build inputs, from observed host facts (no Docker, no GPU needed)."""
 
-from pathlib import Path
-
 import os
+from pathlib import Path
 
 import pytest
 

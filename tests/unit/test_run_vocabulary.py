@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from dlbox.engine.run import ExecOptions, RunOptions, exec_argv, logs_argv, run_argv
 from dlbox.errors import PlanError
 from dlbox.host import EngineFacts, Host, Limits
-from dlbox.plan import Port, resolve, split_command
+from dlbox.plan import resolve, split_command
+from dlbox.plan.model import Port
 from dlbox.render.compose import compose_dict
 from dlbox.render.devcontainer import devcontainer_dict
 from dlbox.spec import load_spec

@@ -13,7 +13,8 @@ import pytest
 from dlbox.errors import PlanError
 from dlbox.host import Host
 from dlbox.host.what_if import what_if
-from dlbox.plan import Overrides, resolve
+from dlbox.plan import resolve
+from dlbox.plan.model import Overrides
 from dlbox.spec import load_spec
 
 ROOTS = Path(__file__).resolve().parents[1] / "fixtures" / "roots"

@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from dlbox.engine.run import ca_for
 from dlbox.engine.paths import give_to_owner
+from dlbox.engine.run import ca_for
 from dlbox.engine.stage import stage_project
 from dlbox.errors import HostError
 from dlbox.plan.layout import image_name

@@ -25,7 +25,6 @@ from typing import Callable
 from dlbox.apps.wait import wait_http
 from dlbox.engine.build import build
 from dlbox.engine.lock import project_lock
-from dlbox.engine.secrets import remove_container_files
 from dlbox.engine.run import (
     RunOptions,
     ca_for,
@@ -38,9 +37,10 @@ from dlbox.engine.run import (
     run_argv,
     run_env,
 )
+from dlbox.engine.secrets import remove_container_files
 from dlbox.errors import HostError
-from dlbox.plan import Plan, Port
 from dlbox.plan.layout import jupyter_name
+from dlbox.plan.model import Plan, Port
 from dlbox.render.dockerfile import JUPYTER_TARGET, jupyter_args
 from dlbox.workflow import Project, ensure_image, run_files
 

@@ -12,8 +12,8 @@ import subprocess
 from dataclasses import dataclass
 from typing import IO
 
-from dlbox.cluster.config import Cluster, ClusterError
 from dlbox import ssh
+from dlbox.cluster.config import Cluster, ClusterError
 
 
 def q(words) -> str:

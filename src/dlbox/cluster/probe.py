@@ -12,13 +12,14 @@ import json
 import time
 from dataclasses import dataclass, field, replace
 
+from packaging.version import Version
+
 from dlbox.cluster.config import Cluster, ClusterError
 from dlbox.cluster.login import Login, last_line, q
 from dlbox.cluster.slurm import Slurm, parse_version, show
 from dlbox.engine.paths import cache_dir
-from dlbox.host.nvidia_smi import DriverFacts, cuda_max_for_driver, parse_nvidia_smi
 from dlbox.host import EngineFacts, Host, Limits
-from packaging.version import Version
+from dlbox.host.nvidia_smi import DriverFacts, cuda_max_for_driver, parse_nvidia_smi
 
 ORDER = ("pyxis", "apptainer", "docker", "podman", "oci")
 MARK = "DLBOX-NODE"

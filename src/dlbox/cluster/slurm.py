@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from packaging.version import InvalidVersion, Version
+
 from dlbox.cluster.config import ClusterError
 from dlbox.cluster.login import Login, last_line, q
-from packaging.version import InvalidVersion, Version
 
 # srun --overlap (20.11) lets the image-mount step and the training step share a node;
 # --gpus-per-node (19.05); the Slurm-OCI runtime needs srun --container (21.08).

@@ -15,7 +15,7 @@ from rich.table import Table
 from dlbox import workflow
 from dlbox.engine.docker import Docker
 from dlbox.host.nvidia_smi import compute_capability, driver_version
-from dlbox.plan import FLAVORS
+from dlbox.plan.model import FLAVORS
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -326,7 +326,8 @@ def plan(
 ):
     """Show the decision (base image, CUDA, torch, run flags) and the reason for each part."""
     from dlbox.host.what_if import what_if
-    from dlbox.plan import Overrides, resolve
+    from dlbox.plan import resolve
+    from dlbox.plan.model import Overrides
     from dlbox.spec import load_spec
 
     spec = load_spec(path, required=False)

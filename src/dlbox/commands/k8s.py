@@ -70,7 +70,8 @@ def render(ctx: typer.Context,
 def _render(args, nodes, gpus_per_node, kind, image, name, shm, uid, k8s_version, context, namespace, no_preflight,
             path) -> str:
     from dlbox.k8s import kubectl
-    from dlbox.k8s.render import K8sJob, render as do_render, to_yaml
+    from dlbox.k8s.render import K8sJob, to_yaml
+    from dlbox.k8s.render import render as do_render
     from dlbox.spec import load_spec
 
     spec = load_spec(path, required=False)

@@ -27,8 +27,8 @@ from dlbox.engine.secrets import build_secret_args
 from dlbox.engine.stage import stage_project
 from dlbox.engine.tools import ensure_tools
 from dlbox.errors import EngineError, HostError, Terminated
-from dlbox.plan import Plan
 from dlbox.plan.layout import STAGE, image_name
+from dlbox.plan.model import Plan
 from dlbox.render.dockerfile import label_value, render_bake
 
 PROXY_ARGS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")

@@ -21,7 +21,7 @@ import uv
 
 from dlbox.engine.ca import combined_bundle
 from dlbox.errors import PlanError
-from dlbox.plan.lock import LockInputs, Locked, candidates, compose, parse, status
+from dlbox.plan.lock import Locked, LockInputs, candidates, compose, parse, status
 from dlbox.redact import mask_secrets, mask_url
 
 UNREACHABLE = re.compile(r"(error sending request for url \((?P<url>[^)]+)\)|dns error|client error \(Connect\)|"

@@ -17,8 +17,8 @@ from dlbox.catalog.explain import explain
 from dlbox.engine.ca import combined_bundle
 from dlbox.engine.docker import Docker
 from dlbox.errors import DlboxError, HostError
-from dlbox.plan import Plan, Port
 from dlbox.plan.layout import CA_TARGET, ENTRYPOINT, LABEL_PROJECT, LABEL_RUN, SECRETS_DIR
+from dlbox.plan.model import Plan, Port
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Iterator
 
 from dlbox.engine.paths import private_dir
 from dlbox.errors import HostError
-from dlbox.plan import Plan
+from dlbox.plan.model import Plan
 from dlbox.render.dockerfile import index_secrets
 
 SECRETS_TARGET = "/run/secrets"

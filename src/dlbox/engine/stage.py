@@ -18,8 +18,8 @@ from dlbox.engine.docker import Docker
 from dlbox.engine.paths import give_to_owner
 from dlbox.engine.tools import ensure_tools, tools_ref
 from dlbox.errors import HostError
-from dlbox.plan import Plan
 from dlbox.plan.layout import STAGE
+from dlbox.plan.model import Plan
 from dlbox.render.dockerfile import entrypoint_script, render_dockerfile, render_dockerignore
 
 

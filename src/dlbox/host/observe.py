@@ -8,7 +8,6 @@ saved root's `docker-info` output.
 
 from __future__ import annotations
 
-
 from dataclasses import replace
 
 from dlbox.host import EngineFacts, Host

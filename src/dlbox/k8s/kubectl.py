@@ -91,8 +91,8 @@ def host_from_gfd(nodes: tuple[dict, ...]):
     """The lowest driver and every compute capability of the GPU nodes → a Host for the resolver."""
     from packaging.version import Version
 
-    from dlbox.host.nvidia_smi import DriverFacts, Gpu, cuda_max_for_driver
     from dlbox.host import EngineFacts, Host
+    from dlbox.host.nvidia_smi import DriverFacts, Gpu, cuda_max_for_driver
 
     if not nodes:
         return Host(engine=EngineFacts(runtimes=("runc",)), server="kubernetes (no GPU node labels)")

@@ -9,7 +9,7 @@ import hashlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from dlbox.plan import Plan
+    from dlbox.plan.model import Plan
 
 WORKSPACE = "/workspace"
 VENV = "/opt/venv"

@@ -23,7 +23,6 @@ from dataclasses import dataclass, replace
 from typing import Callable, Iterable
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import InvalidVersion, Version
 
 from dlbox.catalog import load, vkey
 from dlbox.catalog.family import MEMBERS_WITH_SERIES, load_family

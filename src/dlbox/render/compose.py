@@ -25,8 +25,8 @@ from ruamel.yaml import YAML, YAMLError
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-from dlbox.plan import Plan
 from dlbox.plan.layout import CA_ENV, CA_TARGET, STAGE
+from dlbox.plan.model import Plan
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 HEADER = """\

@@ -22,8 +22,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from dlbox.plan import Plan
 from dlbox.plan.layout import CA_ENV, CA_TARGET, LABEL_DIR, STAGE, VENV
+from dlbox.plan.model import Plan
 
 ENTRYPOINT = "/usr/local/bin/dlbox-entrypoint"
 PYTHON_EXTENSION = "ms-python.python"

@@ -16,11 +16,23 @@ from urllib.parse import urlsplit
 import jinja2
 
 from dlbox import __version__
-from dlbox.plan import Plan
-from dlbox.plan.layout import (APT_BUILD_CA, APT_CACHE, BUILD_CA, HOME, LABEL_DIR, LINKS_DIR, SOURCE_DATE_EPOCH,
-                               STAGE, TOOLS, UV_CACHE, VENV, WORKSPACE)
-from dlbox.render.reproducible import APT_LISTS_CLEAN, clamp_command, noise_commands
+from dlbox.plan.layout import (
+    APT_BUILD_CA,
+    APT_CACHE,
+    BUILD_CA,
+    HOME,
+    LABEL_DIR,
+    LINKS_DIR,
+    SOURCE_DATE_EPOCH,
+    STAGE,
+    TOOLS,
+    UV_CACHE,
+    VENV,
+    WORKSPACE,
+)
+from dlbox.plan.model import Plan
 from dlbox.redact import mask_url
+from dlbox.render.reproducible import APT_LISTS_CLEAN, clamp_command, noise_commands
 
 SYSTEM_APT = ("ca-certificates",)
 JUPYTER_REQUIREMENT = "jupyterlab"

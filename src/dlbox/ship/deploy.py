@@ -31,10 +31,10 @@ from typing import Callable, Iterator
 from platformdirs import user_cache_dir
 
 from dlbox import ssh
-from dlbox.ship import codec
 from dlbox.engine.docker import Docker
 from dlbox.engine.paths import private_dir
 from dlbox.errors import EngineError, HostError
+from dlbox.ship import codec
 from dlbox.ship.layers import (
     CHUNK,
     FastReader,

@@ -1,8 +1,7 @@
 """Smallest entry point: one denoising step of a tiny model configured with OmegaConf."""
 import torch
-from omegaconf import OmegaConf
-
 from ldmini.unet import TinyDenoiser
+from omegaconf import OmegaConf
 
 cfg = OmegaConf.create({"model": {"channels": 4}, "size": 8})
 model = TinyDenoiser(cfg.model.channels)

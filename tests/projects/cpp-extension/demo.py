@@ -1,7 +1,6 @@
 """Smallest entry point: call the compiled op and compare with plain torch."""
-import torch
-
 import mulop
+import torch
 
 a, b = torch.randn(4), torch.randn(4)
 assert torch.allclose(mulop.mymuladd(a, b, 1.0), a * b + 1.0)

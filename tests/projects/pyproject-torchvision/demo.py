@@ -2,7 +2,6 @@
 import torch
 import torchvision
 import yaml
-
 from tinyvision import make_model
 
 cfg = yaml.safe_load("num_classes: 5")

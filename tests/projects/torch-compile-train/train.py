@@ -3,7 +3,6 @@ import sys
 
 import numpy as np
 import torch
-
 from model import TinyMLP
 
 max_iters, compile = 3, True

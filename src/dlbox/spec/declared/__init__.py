@@ -12,6 +12,7 @@ from pathlib import Path
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from dlbox.errors import SpecError
 from dlbox.spec.declared.code import CodeScan, scan_code
 from dlbox.spec.declared.conda import read_environment
 from dlbox.spec.declared.pyproject import read_pyproject
@@ -19,9 +20,21 @@ from dlbox.spec.declared.readme import read_space_readme
 from dlbox.spec.declared.requirements import read_requirements
 from dlbox.spec.declared.setup_py import read_setup
 from dlbox.spec.declared.system import system_needs
-from dlbox.spec.declared.types import (Collector, Declared, Dep, Extension, FindLinks, Index, LocalPackage, LockedPackage,
-                                  Origin, PythonRange, SystemNeed, Unmapped, UvLock)
-from dlbox.errors import SpecError
+from dlbox.spec.declared.types import (
+    Collector,
+    Declared,
+    Dep,
+    Extension,
+    FindLinks,
+    Index,
+    LocalPackage,
+    LockedPackage,
+    Origin,
+    PythonRange,
+    SystemNeed,
+    Unmapped,
+    UvLock,
+)
 
 __all__ = ["read_declared", "declared_for", "default_requirements", "Declared", "Dep", "Extension", "FindLinks", "Index", "LocalPackage", "LockedPackage",
            "Origin", "PythonRange", "SystemNeed", "Unmapped", "UvLock", "CodeScan", "ENV_FILES"]

@@ -16,8 +16,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
-from dlbox.spec.declared.types import Collector, Dep, FindLinks, Index, LocalPackage, Origin, PythonRange
 from dlbox.errors import SpecError
+from dlbox.spec.declared.types import Collector, Dep, FindLinks, Index, LocalPackage, Origin, PythonRange
 
 
 class Lines:

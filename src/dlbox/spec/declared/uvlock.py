@@ -6,9 +6,9 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
+from dlbox.errors import SpecError
 from dlbox.spec.declared.pyproject import load_toml
 from dlbox.spec.declared.types import Collector, LockedPackage, UvLock
-from dlbox.errors import SpecError
 
 _SOURCE_KEYS = ("registry", "git", "editable", "virtual", "path", "url", "directory")
 
