@@ -23,7 +23,9 @@ def vkey(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in version.split("."))
 
 
-class _Row(BaseModel):
+class SourcedRow(BaseModel):
+    """A catalog row: frozen, no unknown fields, and never without its upstream source."""
+
     model_config = _FROZEN
     source: str
 
@@ -42,7 +44,7 @@ class SmiSample(BaseModel):
     status: str
 
 
-class CudaDriverRow(_Row):
+class CudaDriverRow(SourcedRow):
     cuda: str
     toolkit_exists: bool
     min_driver_linux: str | None
@@ -54,13 +56,13 @@ class CudaDriverRow(_Row):
     notes: str = ""
 
 
-class DriverBranchRow(_Row):
+class DriverBranchRow(SourcedRow):
     branch: int
     cuda_max: str
     status: str
 
 
-class MinorCompatRow(_Row):
+class MinorCompatRow(SourcedRow):
     major: int
     floor_linux: str
     floor_windows: str | None
@@ -76,7 +78,7 @@ class Variant(BaseModel):
     stable: bool | None = None  # in PyTorch's release matrix: True stable, False experimental, None no matrix
 
 
-class TorchRow(_Row):
+class TorchRow(SourcedRow):
     version: str
     torchvision: str
     torchaudio: str
@@ -91,7 +93,7 @@ class TorchRow(_Row):
         return next((v for v in self.variants if v.name == name), None)
 
 
-class TorchArchRow(_Row):
+class TorchArchRow(SourcedRow):
     torch_min: str
     torch_max: str
     variant: str
@@ -101,7 +103,7 @@ class TorchArchRow(_Row):
     reasoning: str = ""
 
 
-class CudaTagRow(_Row):
+class CudaTagRow(SourcedRow):
     cuda: str
     patch: str
     os: str
@@ -110,7 +112,7 @@ class CudaTagRow(_Row):
     status: str
 
 
-class NgcRow(_Row):
+class NgcRow(SourcedRow):
     container: str
     image: str
     pytorch: str
@@ -126,13 +128,13 @@ class NgcRow(_Row):
     notes: str = ""
 
 
-class GpuNameRow(_Row):
+class GpuNameRow(SourcedRow):
     match: str
     compute_cap: str
     status: str
 
 
-class OsPythonRow(_Row):
+class OsPythonRow(SourcedRow):
     os: str
     image: str
     python: str
@@ -140,25 +142,25 @@ class OsPythonRow(_Row):
     status: str
 
 
-class PreferenceRow(_Row):
+class PreferenceRow(SourcedRow):
     python: str
     os: str
     image: str | None = None
     install: str | None = None
 
 
-class FlavorRow(_Row):
+class FlavorRow(SourcedRow):
     image: str
     flavor: str
     has_nvcc: bool
     contents: str
 
 
-class BuildDepRow(_Row):
+class BuildDepRow(SourcedRow):
     package: str
 
 
-class GpuPeakRow(_Row):
+class GpuPeakRow(SourcedRow):
     names: tuple[str, ...]  # exactly as nvidia-smi / torch print them
     product: str
     bf16: float  # dense tensor TFLOP/s (datasheet sparse figure halved)

@@ -10,13 +10,14 @@ import json
 from functools import lru_cache
 from importlib import resources
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict
+
+from dlbox.catalog import SourcedRow
 
 MEMBERS_WITH_SERIES = ("torchvision", "torchaudio", "torchtext")
 
 
-class FamilyRow(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class FamilyRow(SourcedRow):
     torch: str                      # minor series: "2.13"
     torchvision: str | None         # series: "0.28"
     torchaudio: str | None
@@ -26,15 +27,7 @@ class FamilyRow(BaseModel):
     triton: str | None
     xformers: str | None            # for measured_torch only (xformers pins torch per patch)
     status: str
-    source: str
     notes: str = ""
-
-    @field_validator("source")
-    @classmethod
-    def _source(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("every family row needs a source")
-        return v
 
     def series(self, member: str) -> str | None:
         return getattr(self, member) if member in MEMBERS_WITH_SERIES else None

@@ -8,21 +8,11 @@ from functools import lru_cache
 from importlib import resources
 
 from packaging.utils import canonicalize_name
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import field_validator
 
-_FROZEN = ConfigDict(frozen=True, extra="forbid")
+from dlbox.catalog import SourcedRow
 
-
-class _Row(BaseModel):
-    model_config = _FROZEN
-    source: str
-
-    @field_validator("source")
-    @classmethod
-    def _source(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("every catalog row needs a source")
-        return v
+_Row = SourcedRow
 
 
 class CondaRow(_Row):
