@@ -8,7 +8,6 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 
 from dlbox.engine.docker import Docker
 from dlbox.errors import EngineError
@@ -28,10 +27,14 @@ class RichMeter(Meter):
     """A byte progress bar with throughput on stderr."""
 
     def __init__(self) -> None:
-        self.progress: Progress | None = None
+        self.progress = None   # a rich Progress while a transfer runs
         self.task = None
 
     def start(self, description: str, total: int | None) -> None:
+        # imported here: rich.progress costs ~50 ms at start-up, which every verb (plan too) would pay
+        from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TransferSpeedColumn)
+
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                                  TransferSpeedColumn(), TimeElapsedColumn(), console=err, transient=True)
         self.progress.start()
