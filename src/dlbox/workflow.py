@@ -375,8 +375,8 @@ def verify_here(python: str, *, require_gpu: bool = False, perf: bool = False, r
 def verify_plan(p: Project) -> dict:
     """What verify_imports.py checks: the project's top-level dependencies (what a plain install
     gets) and torch.compile when the project calls it or a compiler is planned."""
-    deps = [d.name for d in (p.declared.deps if p.declared else ()) if d.group is None and d.name and not d.editable]
-    deps += [n for n in _pip_names(p.plan.build.pip) if n not in deps]
+    editable = {d.name for d in (p.declared.deps if p.declared else ()) if d.editable}
+    deps = [n for n in p.plan.packages if n not in editable]   # declared + [env] pip, one parser
     if p.plan.build.torch is not None and "torch" not in deps:
         deps.insert(0, "torch")
     pkg = p.plan.build.package
@@ -385,12 +385,6 @@ def verify_plan(p: Project) -> dict:
     compiler = any(a in ("g++", "build-essential") for a in p.plan.build.apt)
     wants = bool(p.declared and p.declared.torch_compile)
     return {"deps": list(dict.fromkeys(deps)), "compile": bool(p.plan.build.torch is not None and (compiler or wants))}
-
-
-def _pip_names(lines) -> list[str]:
-    from dlbox.spec.requirements import requirement_name
-
-    return [n for n in map(requirement_name, lines) if n]
 
 
 def verify_imports(p: Project, image: str) -> list:

@@ -64,8 +64,10 @@ def dep(name, requirement, line, **kw):
 
 
 def declared(*deps, indexes=(), constraints=(), find_links=()):
-    return SimpleNamespace(deps=tuple(deps), indexes=tuple(indexes), constraints=tuple(constraints),
-                           find_links=tuple(find_links))
+    from dlbox.spec.declared import Declared
+
+    return Declared(deps=tuple(deps), indexes=tuple(indexes), constraints=tuple(constraints),
+                    find_links=tuple(find_links))
 
 
 def cpu_plan(tmp_path, decl, env=""):

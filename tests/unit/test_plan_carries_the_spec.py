@@ -10,13 +10,15 @@ from dlbox.host import Host
 from dlbox.plan import resolve
 from dlbox.render.dockerfile import render_dockerfile
 from dlbox.spec import load_spec
+from dlbox.spec.declared import declared_for
 
 
 def test_plan_carries_public_spec_packages_and_requirements_path(tmp_path):
     (tmp_path / "requirements.txt").write_text("mamba_ssm==2.2.2\njupyterlab\n")
     (tmp_path / "dlbox.toml").write_text('[env]\nrequirements = "requirements.txt"\n'
                                          '[net]\nproxy = "http://user:s3cret@proxy.corp:3128"\n')
-    plan = resolve(load_spec(tmp_path), Host())
+    spec = load_spec(tmp_path)
+    plan = resolve(spec, Host(), declared=declared_for(spec))
     assert plan.requirements_path == tmp_path / "requirements.txt"
     assert "jupyterlab" in plan.packages and "mamba-ssm" in plan.packages
     assert plan.spec_file == "dlbox.toml"

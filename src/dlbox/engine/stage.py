@@ -66,6 +66,13 @@ def _hash_package(project_dir: Path, pkg, h) -> None:
                 h.update(f"ext {p.relative_to(root)}\n".encode() + p.read_bytes())
 
 
+def _requirement_files(plan: Plan) -> tuple[str, ...]:
+    files = plan.build.requirement_files
+    if plan.build.requirements and plan.build.requirements not in files:
+        files = (plan.build.requirements, *files)
+    return tuple(f for f in files if (Path(plan.project_dir) / f).is_file())
+
+
 def stage_project(plan: Plan, docker: Docker | None = None) -> Staged:
     """Write the project's .dlbox/ (Dockerfile, ignore file, entrypoint) and fingerprint every
     build input; with DOCKER, also make sure that engine has the tools image (engine.tools)."""
@@ -89,7 +96,8 @@ def stage_project(plan: Plan, docker: Docker | None = None) -> Staged:
         _hash_package(project_dir, plan.build.package, h)
     if plan.build.locked is not None:
         h.update(f"lock {plan.build.locked.sha256}\n".encode())   # the image tag follows the lock
-    elif plan.requirements_path:
-        h.update(plan.requirements_path.read_bytes())
+    else:   # no lock: the requirements file and every file it pulls in with -r/-c are the inputs
+        for name in _requirement_files(plan):
+            h.update(f"requirements {name}\n".encode() + (project_dir / name).read_bytes())
     give_to_owner(project_dir, stage, *stage.rglob("*"))
     return Staged(dockerfile=stage / "Dockerfile", fingerprint=h.hexdigest(), tools=tools)

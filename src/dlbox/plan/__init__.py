@@ -46,7 +46,7 @@ from dlbox.plan.torch_family import (
 )
 from dlbox.redact import mask_url
 from dlbox.spec import Spec, split_mount
-from dlbox.spec.requirements import requirement_names
+from dlbox.spec.declared.requirements import pip_lines
 
 
 def lock_file_name(choice: ImageChoice) -> str:
@@ -89,7 +89,8 @@ def resolve(
     torch constraints are inputs here, satisfied or refused before any build."""
     o = overrides
     want_gpu = gpu_wanted(spec) and not o.no_gpu
-    packages = requirement_names(spec)
+    pip_deps = pip_lines(spec.project_dir, spec.env.pip)
+    packages = project_packages(declared, pip_deps)
     request = TorchRequest(
         torch=o.torch or spec.env.torch,
         cuda=o.cuda or spec.env.cuda,
@@ -119,7 +120,7 @@ def resolve(
     caps = [g.compute_cap for g in (host.driver.gpus if host.driver and choice.gpu else ()) if g.compute_cap]
     package, pkg_reasons, pkg_apt = plan_project_package(declared, choice, caps)
     reasons += pkg_reasons
-    system = plan_system(tuple(spec.env.apt), spec.env.compiler, declared)
+    system = plan_system(tuple(spec.env.apt), spec.env.compiler, declared, pip_deps)
     reasons += system.reasons
     warnings += system.warnings
     py_warning = python_warning(choice.python, declared)
@@ -127,6 +128,7 @@ def resolve(
         warnings.append(py_warning)
     build = _build_plan(spec, host, choice, proxy, packages, reasons, system)
     build = replace(build, family=family, family_sources=sources, lock=lock_file_name(choice), package=package,
+                    requirement_files=tuple(getattr(declared, "requirement_files", ())),
                     apt=tuple(dict.fromkeys(build.apt + tuple(pkg_apt))),
                     python_dev=build.python_dev or bool(package and package.extensions
                                                         and build.python_install.startswith("apt:")))
@@ -144,6 +146,14 @@ def resolve(
         spec_file=spec.file.name if spec.file else "dlbox.toml",
         packages=packages,
     )
+
+
+def project_packages(declared, pip_deps) -> tuple[str, ...]:
+    """Canonical names of what a plain install gets: the project's declared dependencies (every
+    requirements file with its -r includes, pyproject, setup.py, environment.yml; read once by
+    dlbox.spec.declared) plus dlbox.toml's [env] pip, read by the same pip parser."""
+    deps = tuple(getattr(declared, "deps", ()) or ()) + tuple(pip_deps)
+    return tuple(sorted({d.name for d in deps if d.name and d.group is None}))
 
 
 def public_spec(spec: Spec) -> dict:

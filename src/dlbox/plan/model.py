@@ -125,6 +125,7 @@ class BuildPlan:
     lock: str | None = None           # the lock file this plan builds from, relative to the project
     locked: object | None = None      # dlbox.plan.lock.LockRef once `dlbox lock` has run (workflow attaches it)
     package: ProjectPackage | None = None  # the project's own package, installed editable (plan.project_package)
+    requirement_files: tuple[str, ...] = ()  # the requirements file and its -r/-c includes, project-relative
 
 
 @dataclass(frozen=True)

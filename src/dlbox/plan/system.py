@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dlbox.spec.declared.system import system_needs
+
 COMPILER = ("g++",)
 _COMPILERS = {"g++", "gcc", "make", "build-essential"}
 
@@ -38,13 +40,15 @@ def python_warning(python: str, declared) -> str | None:
     return f"[env] python {python} is outside the project's range {rng.specifier} ({rng.origin}): {fix}"
 
 
-def plan_system(user_apt: tuple[str, ...], compiler: bool | str, declared) -> SystemPlan:
-    """`declared`: a dlbox.spec.declared.Declared, or None (nothing read)."""
+def plan_system(user_apt: tuple[str, ...], compiler: bool | str, declared, pip_deps: tuple = ()) -> SystemPlan:
+    """`declared`: a dlbox.spec.declared.Declared, or None (nothing read); `pip_deps`: dlbox.toml's
+    [env] pip as Deps, which need their system packages as much as the project's own lines."""
     apt: list[str] = list(user_apt)
     reasons: list[str] = []
     warnings: list[str] = []
     python_dev = False
     needs = tuple(getattr(declared, "system", ()) or ())
+    needs += tuple(n for n in system_needs(tuple(pip_deps), (), ()) if n.because not in {m.because for m in needs})
     compile_needs = [n for n in needs if n.because == "torch.compile"]
     for n in needs:
         if n.because == "torch.compile" and compiler is False:

@@ -7,6 +7,7 @@ only loop over it (StrictUndefined: a missing value is a bug, not an empty strin
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 import shlex
 from functools import lru_cache
@@ -274,8 +275,9 @@ def _dependency_steps(plan: Plan) -> list[dict]:
         args = index_words(plan)
         rest: list[str] = []
         if b.requirements:
-            mounts.append({"source": b.requirements, "target": "/tmp/dlbox/requirements.txt"})
-            rest += ["-r", "/tmp/dlbox/requirements.txt"]
+            req_mounts = requirement_mounts(b.requirements, b.requirement_files)
+            mounts += req_mounts
+            rest += ["-r", req_mounts[0]["target"]]
         rest += list(b.pip)
         for name in b.no_build_isolation:
             rest += ["--no-build-isolation-package", name]
@@ -291,6 +293,18 @@ def _dependency_steps(plan: Plan) -> list[dict]:
             "args": args + [shlex.quote(a) for a in rest],
         })
     return steps
+
+
+def requirement_mounts(top: str, files: tuple[str, ...]) -> list[dict]:
+    """The requirements file at /tmp/dlbox/<its name>, and each file it pulls in with -r/-c at the
+    same path relative to it, so pip finds the includes where the top file names them."""
+    top_dir = posixpath.dirname(top)
+    out = [{"source": top, "target": f"/tmp/dlbox/{posixpath.basename(top)}"}]
+    for f in files:
+        if f != top and not posixpath.isabs(f):
+            target = posixpath.normpath(posixpath.join("/tmp/dlbox", posixpath.relpath(f, top_dir or ".")))
+            out.append({"source": f, "target": target})
+    return out
 
 
 def labels(plan: Plan) -> list[tuple[str, str]]:

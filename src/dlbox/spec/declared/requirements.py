@@ -9,7 +9,9 @@ include cycle or a line pip would reject is a SpecError naming the line.
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
+from typing import Iterable
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -39,6 +41,7 @@ def read_requirements(project: Path, file: Path, out: Collector, *, constraint: 
         raise SpecError(f"{name}: requirements files include each other ({chain})",
                         fix="remove one of the -r/-c lines")
     out.files.append(name)
+    out.requirement_files.append(name)
     _read(project, file, file, None, out, constraint=constraint, source=source, stack=(*_stack, file))
 
 
@@ -52,6 +55,20 @@ def read_requirement_lines(project: Path, file: Path, lines: list[tuple[int, str
         line_map = {i: n for i, (n, _) in enumerate(lines, 1)}
         _read(project, scratch, file.resolve(), line_map, out, constraint=False, source=source,
               stack=(file.resolve(),))
+
+
+def pip_lines(project: Path, lines: Iterable[str], *, where: str = "dlbox.toml [env] pip") -> tuple[Dep, ...]:
+    """Requirement lines from dlbox.toml's `[env] pip`, read by the same pip parser as the
+    project's requirements files (one parser serves the plan). Each Dep's origin is `where`."""
+    lines = [ln for ln in lines if ln.strip()]
+    if not lines:
+        return ()
+    out = Collector()
+    try:
+        read_requirement_lines(project, project / "dlbox.toml", list(enumerate(lines, 1)), out, source="dlbox.toml")
+    except SpecError as exc:
+        raise SpecError(exc.message.replace("dlbox.toml:", f"{where} item ", 1), fix=exc.fix) from None
+    return tuple(replace(d, origin=Origin(where)) for d in out.deps)
 
 
 def _read(project: Path, parse_path: Path, file: Path, line_map: dict[int, int] | None, out: Collector, *,
@@ -76,8 +93,9 @@ def _read(project: Path, parse_path: Path, file: Path, line_map: dict[int, int] 
 
 
 def _first_line(exc: object) -> str:
-    text = str(exc).replace("|n", "\n").strip()
-    return text.splitlines()[-1].strip() if text else type(exc).__name__
+    """The message of a pip error without the echoed line and its caret marker."""
+    text = str(exc).replace("|n", "\n").replace(": : ", ": ").strip()
+    return text.splitlines()[0].strip() if text else type(exc).__name__
 
 
 def _option(project: Path, file: Path, opt, line: int, out: Collector, *, source: str,

@@ -154,6 +154,7 @@ class Declared:
     system: tuple[SystemNeed, ...] = ()
     torch_compile: tuple[Origin, ...] = ()    # source lines that call torch.compile
     files: tuple[str, ...] = ()               # every file read, in order
+    requirement_files: tuple[str, ...] = ()   # requirements files read (the top one, then its -r/-c includes)
     notes: tuple[str, ...] = ()               # what was found or could not be read, for people
     imported: tuple[Dep, ...] = ()            # a proposal from scanning imports (source="imports")
 
@@ -190,6 +191,7 @@ class Collector:
     unmapped: list[Unmapped] = field(default_factory=list)
     lock: UvLock | None = None
     files: list[str] = field(default_factory=list)
+    requirement_files: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def freeze(self, **more) -> Declared:
@@ -214,5 +216,6 @@ class Collector:
             deps=tuple(self.deps), constraints=tuple(self.constraints), indexes=tuple(idx),
             find_links=tuple(fl), no_index=self.no_index, python=self.python,
             local_packages=tuple(locals_.values()), unmapped=tuple(self.unmapped), lock=self.lock,
-            files=tuple(dict.fromkeys(self.files)), notes=tuple(self.notes), **more,
+            files=tuple(dict.fromkeys(self.files)), requirement_files=tuple(dict.fromkeys(self.requirement_files)),
+            notes=tuple(self.notes), **more,
         )
