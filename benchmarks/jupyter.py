@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from dlbox import workflow
+from dlbox.workflow import containers
 from dlbox.apps.jupyter import jupyter_image
 from dlbox.apps.wait import wait_http
 from dlbox.engine.docker import Docker
@@ -92,7 +93,7 @@ def main() -> None:
         project = Path(tmp) / "project"
         shutil.copytree(args.project, project, ignore=shutil.ignore_patterns(".dlbox", ".devcontainer"))
         p = workflow.load_project(project, docker=docker, check_images=True)
-        image = jupyter_image(p, workflow.ensure_image(p, quiet=True).image)   # built once, not timed
+        image = jupyter_image(p, containers.ensure_image(p, quiet=True).image)   # built once, not timed
         name = jupyter_name(p.plan)
         time_baseline(image, docker)              # warm the page cache for both sides
         dlbox_runs, base_runs = [], []

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from dlbox import workflow
+from dlbox.workflow import containers
 from dlbox.engine.docker import Docker
 from dlbox.engine.tools import tools_ref
 from dlbox.ship.deploy import deploy
@@ -60,7 +61,7 @@ def layer_size(chain: str) -> int:
 def build(d: Path) -> dict:
     p = workflow.load_project(d, docker=LOCAL, say=lambda m: None)
     t0 = time.monotonic()
-    r = workflow.ensure_image(p, quiet=True, say=lambda m: None)
+    r = containers.ensure_image(p, quiet=True, say=lambda m: None)
     return {"image": r.image, "built": r.built, "seconds": round(time.monotonic() - t0, 1),
             "context_bytes": r.context_bytes, "tools": tools_ref(p.plan.build.find_links)}
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from dlbox import workflow
+from dlbox.workflow import containers
 from dlbox.engine.docker import Docker, buildkit_client
 from dlbox.errors import HostError
 from tests.helpers.net import free_port
@@ -67,9 +68,9 @@ def webapp(tmp_path_factory, docker):
     toml = root / "dlbox.toml"
     toml.write_text(toml.read_text().replace('ports = ["7860"]', f'ports = ["{port}:7860"]'))
     p = workflow.load_project(root, docker=docker, check_images=True)
-    image = workflow.ensure_image(p, quiet=True).image
+    image = containers.ensure_image(p, quiet=True).image
     yield p, image, port
-    workflow.down(p)
+    containers.down(p)
     remove_images(docker, image)
 
 
@@ -98,7 +99,7 @@ def test_webapp_answers_through_its_published_port(webapp):
         again = start_web(p, image=image, timeout=30)
         assert not again.started
     finally:
-        workflow.down(p)
+        containers.down(p)
 
 
 def test_webapp_that_exits_shows_its_last_lines(tmp_path, docker, webapp):
@@ -112,13 +113,13 @@ def test_webapp_that_exits_shows_its_last_lines(tmp_path, docker, webapp):
                         'command = ["python", "-c", "import sys; print(\'boom: no weights\'); sys.exit(3)"]')
     toml.write_text(text.replace('ports = ["7860"]', f'ports = ["{free_port()}:7860"]'))
     p = workflow.load_project(tmp_path, docker=docker, check_images=True)
-    image = workflow.ensure_image(p, quiet=True).image
+    image = containers.ensure_image(p, quiet=True).image
     try:
         with pytest.raises(HostError, match="stopped before") as exc:
             start_web(p, image=image, timeout=120)
         assert "boom: no weights" in exc.value.message
     finally:
-        workflow.down(p)
+        containers.down(p)
         remove_images(docker, image)
 
 
@@ -199,7 +200,7 @@ def test_docker_compose_config_and_up_run_the_example(webapp, docker):
             pytest.fail("docker-compose is not installed: scripts/test.sh installs it")
         pytest.skip("docker-compose is not installed (apt-get install docker-compose)")
     p, _, port = webapp
-    workflow.down(p)
+    containers.down(p)
     write_compose(p, force=True)
     folder = p.spec.project_dir
     name = f"dlboxtest{port}"

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from dlbox import workflow
+from dlbox.workflow import containers
 from dlbox.engine.docker import Docker
 from dlbox.ship.layers import FastReader, chain_ids, image_facts
 from tests.integration.test_core_real import copy_example, dlbox
@@ -32,7 +33,7 @@ def _build(project: Path):
     p = workflow.load_project(project, docker=LOCAL, say=lambda m: None)
     workflow.ensure_lock(p, say=lambda m: None)
     p = workflow.load_project(project, docker=LOCAL, say=lambda m: None)
-    return workflow.ensure_image(p, force=False, quiet=True, say=lambda m: None)
+    return containers.ensure_image(p, force=False, quiet=True, say=lambda m: None)
 
 
 @pytest.fixture(scope="module")

@@ -42,7 +42,8 @@ from dlbox.errors import HostError
 from dlbox.plan.layout import jupyter_name
 from dlbox.plan.model import Plan, Port
 from dlbox.render.dockerfile import JUPYTER_TARGET, jupyter_args
-from dlbox.workflow import Project, ensure_image, run_files
+from dlbox.workflow import Project
+from dlbox.workflow.containers import ensure_image, run_files
 
 CONTAINER_PORT = 8888
 TOKEN_ENV = "JUPYTER_TOKEN"

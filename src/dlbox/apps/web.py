@@ -14,7 +14,8 @@ from typing import Callable
 from dlbox.apps.wait import wait_http
 from dlbox.engine.run import is_running, last_lines
 from dlbox.errors import HostError
-from dlbox.workflow import Project, ensure_container, ensure_image
+from dlbox.workflow import Project
+from dlbox.workflow.containers import ensure_container, ensure_image
 
 Say = Callable[[str], None]
 

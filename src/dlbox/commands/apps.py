@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from dlbox import workflow
+from dlbox.workflow import containers
 from dlbox.engine.docker import Docker
 
 err = Console(stderr=True, highlight=False)
@@ -92,7 +93,7 @@ def devcontainer(
     from dlbox.apps.files import write_devcontainer
 
     p = _project(path)
-    tag = workflow.ensure_image(p, say=_say).image if image else None
+    tag = containers.ensure_image(p, say=_say).image if image else None
     _report(write_devcontainer(p, image=tag))
 
 

@@ -91,6 +91,7 @@ def probe(name: str = typer.Argument(...), as_json: bool = typer.Option(False, "
 def built_for(name: str, path: Path, *, refresh: bool = False):
     """Spec → (this machine's build facts + the cluster's GPUs) → Plan → the image, built here."""
     from dlbox import workflow
+    from dlbox.workflow import containers
     from dlbox.cluster import config
     from dlbox.cluster import probe as pr
     from dlbox.cluster.jobs import Built
@@ -105,7 +106,7 @@ def built_for(name: str, path: Path, *, refresh: bool = False):
     p = workflow.load_project(path, docker=docker, host=host, check_images=True, say=_say)
     for w in p.plan.warnings:
         err.print(f"[yellow]warning:[/yellow] {escape(w)}")
-    result = workflow.ensure_image(p, say=_say)
+    result = containers.ensure_image(p, say=_say)
     return cluster, facts, Built(p.plan, Path(p.spec.project_dir), result.image, docker, deploy)
 
 

@@ -13,6 +13,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from dlbox import workflow
+from dlbox.workflow import containers
+from dlbox.workflow import verify as probes
 from dlbox.engine.docker import Docker
 from dlbox.host.nvidia_smi import compute_capability, driver_version
 from dlbox.plan.model import FLAVORS
@@ -75,7 +77,7 @@ def _project(path: Path, *, check_images: bool = False) -> workflow.Project:
 
 
 def _built(p: workflow.Project, *, force: bool = False, quiet: bool = False) -> str:
-    result = workflow.ensure_image(p, force=force, quiet=quiet, say=_say)
+    result = containers.ensure_image(p, force=force, quiet=quiet, say=_say)
     if result.built:
         _say(f"built {result.image} in {result.seconds:.1f} s")
     return result.image
@@ -86,7 +88,7 @@ def _ready(path: Path, server: str | None) -> tuple[workflow.Project, str]:
     if server:
         p = workflow.load_server_project(path, server)
         _warn(p.plan)
-        return p, workflow.server_image(p)
+        return p, containers.server_image(p)
     p = _project(path, check_images=True)
     _warn(p.plan)
     return p, _built(p)
@@ -194,7 +196,7 @@ def build(
     _warn(p.plan)
     image = _built(p, force=force, quiet=quiet)
     if bake:
-        baked = workflow.bake_image(p, image, quiet=quiet)
+        baked = containers.bake_image(p, image, quiet=quiet)
         image = baked.image
         err.print(f"[dim]{escape(baked.sent)}[/dim]")
         for w in baked.warnings:
@@ -221,12 +223,12 @@ def up(
         for url in app.urls:
             out.print(url)
         return
-    name, created = workflow.ensure_container(p, image, public=public, recreate=recreate, confirm=confirm, say=_say)
+    name, created = containers.ensure_container(p, image, public=public, recreate=recreate, confirm=confirm, say=_say)
     _say(("started " if created else "running ") + name)
     _print_bound(p)
     if detach:
         return
-    raise typer.Exit(workflow.exec_in(p, ("bash",)))
+    raise typer.Exit(containers.exec_in(p, ("bash",)))
 
 
 def _confirm(question: str) -> bool:
@@ -235,7 +237,7 @@ def _confirm(question: str) -> bool:
 
 def _print_bound(p: workflow.Project) -> None:
     """What the container really binds (read back from the engine), not what was asked for."""
-    for b in workflow.bound_addresses(p):
+    for b in containers.bound_addresses(p):
         scope = "all addresses" if b["ip"] in ("0.0.0.0", "::", "") else b["ip"]
         _say(f"port {b['container']} → http://{b['ip']}:{b['port']}/  (published on {scope})")
 
@@ -248,7 +250,7 @@ def shell(path: Path = PathArg):
 def exec_(ctx: typer.Context, path: Path = typer.Option(Path("."), "--path", "-C", help="project directory")):
     """Run a command in the running container:  dlbox exec -- nvidia-smi"""
     p = _project(path)
-    raise typer.Exit(workflow.exec_in(p, tuple(ctx.args) or ("bash",)))
+    raise typer.Exit(containers.exec_in(p, tuple(ctx.args) or ("bash",)))
 
 
 def run(
@@ -259,7 +261,7 @@ def run(
 ):
     """Run a one-off command in a fresh container:  dlbox run -- python train.py"""
     p, image = _ready(path, server)
-    raise typer.Exit(workflow.run_once(p, image, tuple(ctx.args), public=public))
+    raise typer.Exit(containers.run_once(p, image, tuple(ctx.args), public=public))
 
 
 def down(path: Path = PathArg,
@@ -267,7 +269,7 @@ def down(path: Path = PathArg,
 ):
     """Stop and remove the project's container."""
     p = workflow.load_server_project(path, server) if server else _project(path)
-    removed = workflow.down(p)
+    removed = containers.down(p)
     _say("removed " + ", ".join(removed) if removed else "nothing was running")
 
 
@@ -378,11 +380,11 @@ def verify(
         raise typer.Exit(verify_cluster(cluster, path, nodes, gpus_per_node, as_json=as_json))
 
     if here:
-        checks = workflow.verify_here(python, require_gpu=require_gpu, perf=perf, raw_dir=raw)
+        checks = probes.verify_here(python, require_gpu=require_gpu, perf=perf, raw_dir=raw)
     else:
         p = _project(path, check_images=True)
         image = _built(p, quiet=as_json)
-        checks = workflow.verify(p, image, require_gpu=require_gpu, perf=perf)
+        checks = probes.verify(p, image, require_gpu=require_gpu, perf=perf)
     if as_json:
         print(json.dumps([{k: v for k, v in c.to_dict().items() if k != "fix" or v} for c in checks], indent=2))
     else:
