@@ -16,23 +16,50 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from dlbox.commands import apps, catalog, cluster, core, doctor, k8s, lifecycle, ship
 from dlbox.errors import DlboxError, Terminated
 
-app = typer.Typer(
-    name="dlbox",
-    help="Docker as the deep-learning environment: one dlbox.toml, the right GPU-ready container.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    # Help texts are plain text: "HOST[:PORT][/NAMESPACE]" is not Rich markup (it crashed `push --help`).
-    rich_markup_mode=None,
-)
+# The verbs each group in dlbox.commands registers, in `dlbox --help` order. A run imports and
+# builds only the group of the verb it names (typer builds every registered command's parser on
+# each call, and the groups' imports are most of `dlbox plan`'s start-up); `dlbox --help`, no verb
+# or an unknown one gets them all. tests/unit/test_cli_verbs.py holds this table to the groups.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "core": ("init", "plan", "lock", "render", "build", "up", "shell", "exec", "run", "verify", "down", "ls",
+             "logs", "base"),
+    "catalog": ("catalog", "images"),
+    "doctor": ("doctor", "setup"),
+    "ship": ("export", "import", "push", "deploy", "snapshot"),
+    "apps": ("jupyter", "serve", "devcontainer", "compose"),
+    "cluster": ("submit", "jobs", "cancel", "cluster"),
+    "k8s": ("k8s",),
+    "lifecycle": ("gc",),
+}
 
-def _register_all() -> None:
-    for verbs in (core, catalog, doctor, ship, apps, cluster, k8s, lifecycle):
-        verbs.register(app)
+
+def build_app(groups: tuple[str, ...] = tuple(GROUPS)) -> typer.Typer:
+    """The command line with the given verb groups registered."""
+    app = typer.Typer(
+        name="dlbox",
+        help="Docker as the deep-learning environment: one dlbox.toml, the right GPU-ready container.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        # Help texts are plain text: "HOST[:PORT][/NAMESPACE]" is not Rich markup (it crashed `push --help`).
+        rich_markup_mode=None,
+    )
+    for group in groups:
+        importlib.import_module(f"dlbox.commands.{group}").register(app)
     _plain_help(app)
+    return app
+
+
+def groups_for(args: list[str]) -> tuple[str, ...]:
+    """The one group that serves the verb ARGS name; every group for help, no verb or a typo."""
+    verb = next((a for a in args if not a.startswith("-")), None)
+    if verb is not None and not any(a in ("--help", "-h") for a in args[:args.index(verb)]):
+        for group, verbs in GROUPS.items():
+            if verb in verbs:
+                return (group,)
+    return tuple(GROUPS)
 
 
 def _plain_help(group: typer.Typer) -> None:
@@ -58,8 +85,14 @@ def _usage_errors() -> tuple[type[BaseException], ...]:
     return tuple(kinds)
 
 
-_register_all()
 USAGE_ERRORS = _usage_errors()
+
+
+def __getattr__(name: str):
+    """`dlbox.cli.app`: the whole command line (tests drive it with typer's CliRunner)."""
+    if name == "app":
+        return build_app()
+    raise AttributeError(name)
 
 
 def _terminate(signum: int, _frame) -> None:
@@ -73,7 +106,7 @@ def main() -> None:
         signal.signal(signum, _terminate)
     try:
         # standalone_mode=False: click returns the exit code of typer.Exit instead of raising
-        code = app(standalone_mode=False, prog_name="dlbox")
+        code = build_app(groups_for(sys.argv[1:]))(standalone_mode=False, prog_name="dlbox")
         sys.exit(code if isinstance(code, int) else 0)
     except DlboxError as exc:
         err.print(f"[bold red]error:[/bold red] {escape(exc.message)}", highlight=False)

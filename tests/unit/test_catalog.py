@@ -5,12 +5,19 @@ from importlib import resources
 
 import pytest
 
-from dlbox.catalog import load, vkey
+from dlbox.catalog import validate, vkey
+from dlbox.catalog.family import _validate as validate_family
+from dlbox.spec.declared.catalog import _conda_rows, _import_rows, _system_rows
 
 
 @pytest.fixture(scope="module")
 def cat():
-    return load()
+    return validate()  # validated here, not read from a kept copy
+
+
+def test_every_table_validates_now():
+    assert validate_family().rows
+    assert _conda_rows() and _system_rows() and _import_rows()
 
 
 def test_every_file_row_has_a_source():

@@ -12,7 +12,7 @@ from importlib import resources
 
 from pydantic import BaseModel, ConfigDict
 
-from dlbox.catalog import SourcedRow
+from dlbox.catalog import SourcedRow, validated
 
 MEMBERS_WITH_SERIES = ("torchvision", "torchaudio", "torchtext")
 
@@ -34,7 +34,7 @@ class FamilyRow(SourcedRow):
 
 
 class FamilyTable(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     members: dict[str, str]
     rows: tuple[FamilyRow, ...]
 
@@ -47,5 +47,9 @@ class FamilyTable(BaseModel):
 
 @lru_cache(maxsize=1)
 def load_family() -> FamilyTable:
+    return validated("torch_family", _validate)
+
+
+def _validate() -> FamilyTable:
     data = json.loads(resources.files("dlbox.catalog").joinpath("torch_family.json").read_text(encoding="utf-8"))
     return FamilyTable(members=data["members"], rows=data["rows"])

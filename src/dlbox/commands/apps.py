@@ -8,7 +8,6 @@ import typer
 from rich.console import Console
 
 from dlbox import workflow
-from dlbox.workflow import containers
 from dlbox.engine.docker import Docker
 
 err = Console(stderr=True, highlight=False)
@@ -91,6 +90,7 @@ def devcontainer(
 ):
     """Write .devcontainer/devcontainer.json (merged into an existing one, which is backed up)."""
     from dlbox.apps.files import write_devcontainer
+    from dlbox.workflow import containers
 
     p = _project(path)
     tag = containers.ensure_image(p, say=_say).image if image else None

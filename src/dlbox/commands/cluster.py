@@ -91,13 +91,13 @@ def probe(name: str = typer.Argument(...), as_json: bool = typer.Option(False, "
 def built_for(name: str, path: Path, *, refresh: bool = False):
     """Spec → (this machine's build facts + the cluster's GPUs) → Plan → the image, built here."""
     from dlbox import workflow
-    from dlbox.workflow import containers
     from dlbox.cluster import config
     from dlbox.cluster import probe as pr
     from dlbox.cluster.jobs import Built
     from dlbox.engine.docker import Docker
     from dlbox.ship.deploy import deploy
     from dlbox.spec import load_spec
+    from dlbox.workflow import containers
 
     cluster = config.get(name)
     facts = pr.probe(cluster) if refresh else pr.cached(cluster)

@@ -13,8 +13,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from dlbox import workflow
-from dlbox.workflow import containers
-from dlbox.workflow import verify as probes
 from dlbox.engine.docker import Docker
 from dlbox.host.nvidia_smi import compute_capability, driver_version
 from dlbox.plan.model import FLAVORS
@@ -77,6 +75,8 @@ def _project(path: Path, *, check_images: bool = False) -> workflow.Project:
 
 
 def _built(p: workflow.Project, *, force: bool = False, quiet: bool = False) -> str:
+    from dlbox.workflow import containers
+
     result = containers.ensure_image(p, force=force, quiet=quiet, say=_say)
     if result.built:
         _say(f"built {result.image} in {result.seconds:.1f} s")
@@ -85,6 +85,8 @@ def _built(p: workflow.Project, *, force: bool = False, quiet: bool = False) -> 
 
 def _ready(path: Path, server: str | None) -> tuple[workflow.Project, str]:
     """The project and its image: built here, or the one `dlbox deploy` put on SERVER."""
+    from dlbox.workflow import containers
+
     if server:
         p = workflow.load_server_project(path, server)
         _warn(p.plan)
@@ -191,6 +193,8 @@ def build(
 ):
     """Build the project's image (only when an input changed); relocks first when the lock is stale.
     With --driver/--compute-cap/--nvidia-smi/--host: the image that GPU host will run, built here."""
+    from dlbox.workflow import containers
+
     p = _planned(path, nvidia_smi=nvidia_smi, driver=driver, compute_cap=compute_cap, server=server,
                  docker=Docker(), check_images=True)
     _warn(p.plan)
@@ -212,6 +216,8 @@ def up(
     recreate: bool = typer.Option(False, "--recreate", help="replace a running container started with other options"),
 ):
     """Build if needed, start the project's container, and open a shell in /workspace."""
+    from dlbox.workflow import containers
+
     p, image = _ready(path, server)
     confirm = _confirm if workflow._on_terminal() else None
     if detach and p.plan.run.command and p.plan.run.ports and not server:
@@ -237,6 +243,8 @@ def _confirm(question: str) -> bool:
 
 def _print_bound(p: workflow.Project) -> None:
     """What the container really binds (read back from the engine), not what was asked for."""
+    from dlbox.workflow import containers
+
     for b in containers.bound_addresses(p):
         scope = "all addresses" if b["ip"] in ("0.0.0.0", "::", "") else b["ip"]
         _say(f"port {b['container']} → http://{b['ip']}:{b['port']}/  (published on {scope})")
@@ -249,6 +257,8 @@ def shell(path: Path = PathArg):
 
 def exec_(ctx: typer.Context, path: Path = typer.Option(Path("."), "--path", "-C", help="project directory")):
     """Run a command in the running container:  dlbox exec -- nvidia-smi"""
+    from dlbox.workflow import containers
+
     p = _project(path)
     raise typer.Exit(containers.exec_in(p, tuple(ctx.args) or ("bash",)))
 
@@ -260,6 +270,8 @@ def run(
     server: Optional[str] = typer.Option(None, "--host", help="user@host[:port]: on that server over SSH (after `dlbox deploy`)"),
 ):
     """Run a one-off command in a fresh container:  dlbox run -- python train.py"""
+    from dlbox.workflow import containers
+
     p, image = _ready(path, server)
     raise typer.Exit(containers.run_once(p, image, tuple(ctx.args), public=public))
 
@@ -268,6 +280,8 @@ def down(path: Path = PathArg,
     server: Optional[str] = typer.Option(None, "--host", help="user@host[:port]: on that server over SSH (after `dlbox deploy`)"),
 ):
     """Stop and remove the project's container."""
+    from dlbox.workflow import containers
+
     p = workflow.load_server_project(path, server) if server else _project(path)
     removed = containers.down(p)
     _say("removed " + ", ".join(removed) if removed else "nothing was running")
@@ -373,6 +387,7 @@ def verify(
     """Prove the environment works inside its container: GPU, torch, nvcc, shm, ulimits (--perf: and how fast).
     With --cluster: on every node (GPUs, CUDA, matmul, shm, memlock, cross-node all-reduce)."""
     from dlbox.report import exit_code, print_checks
+    from dlbox.workflow import verify as probes
 
     if cluster:
         from dlbox.commands.cluster import verify_cluster

@@ -10,7 +10,7 @@ from importlib import resources
 from packaging.utils import canonicalize_name
 from pydantic import field_validator
 
-from dlbox.catalog import SourcedRow
+from dlbox.catalog import SourcedRow, validated
 
 _Row = SourcedRow
 
@@ -47,6 +47,10 @@ def _rows(name: str) -> list[dict]:
 
 @lru_cache(maxsize=1)
 def conda_rows() -> dict[str, CondaRow]:
+    return validated("conda_pypi", _conda_rows)
+
+
+def _conda_rows() -> dict[str, CondaRow]:
     rows = [CondaRow.model_validate(r) for r in _rows("conda_pypi.json")]
     for r in rows:
         if r.pypi is None and not r.reason:
@@ -56,6 +60,10 @@ def conda_rows() -> dict[str, CondaRow]:
 
 @lru_cache(maxsize=1)
 def system_rows() -> dict[str, SystemRow]:
+    return validated("system_deps", _system_rows)
+
+
+def _system_rows() -> dict[str, SystemRow]:
     rows = [SystemRow.model_validate(r) for r in _rows("system_deps.json")]
     for r in rows:
         if not r.pypi.startswith("@") and canonicalize_name(r.pypi) != r.pypi:
@@ -65,4 +73,8 @@ def system_rows() -> dict[str, SystemRow]:
 
 @lru_cache(maxsize=1)
 def import_rows() -> dict[str, str]:
+    return validated("import_names", _import_rows)
+
+
+def _import_rows() -> dict[str, str]:
     return {r.module: canonicalize_name(r.pypi) for r in (ImportRow.model_validate(x) for x in _rows("import_names.json"))}

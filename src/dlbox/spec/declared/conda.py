@@ -15,8 +15,6 @@ from pathlib import Path
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 from dlbox.errors import SpecError
 from dlbox.spec.declared.catalog import conda_rows
@@ -28,6 +26,9 @@ _SPEC = re.compile(r"^(?:(?P<channel>[\w./-]+)::)?(?P<name>[A-Za-z0-9_.\-]+)\s*(
 
 def read_environment(project: Path, path: Path, out: Collector) -> list[SystemNeed]:
     """Add what environment.yml declares to `out`; return the system packages its conda names imply."""
+    from ruamel.yaml import YAML  # only projects with an environment.yml pay for it
+    from ruamel.yaml.error import YAMLError
+
     name = path.name
     try:
         doc = YAML(typ="rt").load(path.read_text())

@@ -7,8 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 from dlbox.spec.declared.types import Collector, Dep, Origin, PythonRange
 
@@ -27,6 +25,9 @@ def read_space_readme(project: Path, out: Collector) -> None:
     end = next((i for i, ln in enumerate(lines[1:], 1) if ln.strip() == "---"), None)
     if end is None:
         return
+    from ruamel.yaml import YAML  # only a README with front matter pays for it
+    from ruamel.yaml.error import YAMLError
+
     try:
         meta = YAML(typ="safe").load("\n".join(lines[1:end]))
     except YAMLError:

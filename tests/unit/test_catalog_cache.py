@@ -1,0 +1,56 @@
+"""The validated catalog is kept between runs, and a kept file is trusted only when it is safe."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from dlbox.catalog import _cache_file, validate, validated
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+
+
+def test_a_second_run_reads_what_the_first_validated():
+    calls = []
+
+    def build():
+        calls.append(1)
+        return {"rows": (1, 2, 3)}
+
+    assert validated("t", build) == {"rows": (1, 2, 3)}
+    assert validated("t", build) == {"rows": (1, 2, 3)}
+    assert len(calls) == 1
+    path = _cache_file("t")
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_the_kept_catalog_equals_a_fresh_validation():
+    validated("catalog", validate)
+    assert validated("catalog", lambda: pytest.fail("the kept file was not used")) == validate()
+
+
+def test_a_file_others_can_write_is_not_trusted():
+    validated("t", lambda: "mine")
+    path = _cache_file("t")
+    path.write_bytes(b"not a pickle")
+    os.chmod(path, 0o666)
+    assert validated("t", lambda: "rebuilt") == "rebuilt"
+
+
+def test_a_damaged_file_is_validated_again():
+    validated("t", lambda: "first")
+    _cache_file("t").write_bytes(b"\x80\x05garbage")
+    assert validated("t", lambda: "again") == "again"
+
+
+def test_an_unwritable_cache_only_costs_the_validation(tmp_path, monkeypatch):
+    ro = tmp_path / "ro"
+    ro.mkdir(mode=0o500)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(ro / "nested"))
+    if os.geteuid() == 0:
+        monkeypatch.setenv("XDG_CACHE_HOME", "/proc/no-such-dir")
+    assert validated("t", lambda: "value") == "value"
