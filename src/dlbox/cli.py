@@ -13,10 +13,9 @@ import signal
 import sys
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from dlbox.errors import DlboxError, Terminated
+from dlbox.report import LazyConsole, escape
 
 # The verbs each group in dlbox.commands registers, in `dlbox --help` order. A run imports and
 # builds only the group of the verb it names (typer builds every registered command's parser on
@@ -74,18 +73,15 @@ def _usage_errors() -> tuple[type[BaseException], ...]:
     """The exception classes of command-line usage errors (unknown option, missing argument…).
 
     typer >= 0.24 bundles its own copy of click (`typer._click`), so `click.ClickException` does
-    not match what the parser raises; catch both so that neither path prints a traceback.
+    not match what the parser raises; catch both so that neither path prints a traceback. The
+    standalone click is looked up only if something imported it (importing it costs start-up).
     """
     kinds: list[type[BaseException]] = []
     for module in ("typer._click.exceptions", "click.exceptions"):
-        try:
-            kinds.append(importlib.import_module(module).ClickException)
-        except (ImportError, AttributeError):
-            continue
+        found = sys.modules.get(module)
+        if found is not None and hasattr(found, "ClickException"):
+            kinds.append(found.ClickException)
     return tuple(kinds)
-
-
-USAGE_ERRORS = _usage_errors()
 
 
 def __getattr__(name: str):
@@ -100,7 +96,7 @@ def _terminate(signum: int, _frame) -> None:
 
 
 def main() -> None:
-    err = Console(stderr=True, soft_wrap=True)
+    err = LazyConsole(stderr=True, soft_wrap=True)
     # SIGTERM/SIGHUP unwind like Ctrl-C, so a running `docker build` is stopped, not orphaned
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _terminate)
@@ -132,10 +128,11 @@ def main() -> None:
     except typer.Abort:
         err.print("aborted")
         sys.exit(1)
-    except USAGE_ERRORS as exc:  # standalone_mode=False: usage errors reach us unprinted
-        exc.show()
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # a bug: one line for the user, the traceback only on request
+    except Exception as exc:
+        if isinstance(exc, _usage_errors()):  # standalone_mode=False: usage errors reach us unprinted
+            exc.show()
+            sys.exit(exc.exit_code)
+        # a bug: one line for the user, the traceback only on request
         if os.environ.get("DLBOX_DEBUG"):
             raise
         err.print(f"[bold red]error:[/bold red] dlbox failed unexpectedly: {escape(type(exc).__name__)}: "

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from typing import Iterable, Literal
+from typing import TYPE_CHECKING, Iterable, Literal
 
-from rich.console import Console
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.console import Console
 
 Status = Literal["ok", "warn", "fail", "skip"]
 STATUS_STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
@@ -37,7 +37,9 @@ def print_checks(checks: list[Check], *, as_json: bool, console: Console | None 
     if as_json:
         print(json.dumps([c.to_dict() for c in checks], indent=2))
         return
-    console = console or Console()
+    from rich.table import Table
+
+    console = console or LazyConsole()
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     table.add_column("check")
     table.add_column("status")
@@ -47,3 +49,26 @@ def print_checks(checks: list[Check], *, as_json: bool, console: Console | None 
         style = STATUS_STYLE[c.status]
         table.add_row(c.id, f"[{style}]{c.status}[/{style}]", c.detail, c.fix)
     console.print(table)
+
+
+class LazyConsole:
+    """A rich Console made when it first prints: `dlbox plan --json` never prints through one,
+    and importing rich costs every verb's start-up. Takes rich.console.Console's options."""
+
+    def __init__(self, **options) -> None:
+        self._options = options
+        self._console = None
+
+    def __getattr__(self, name: str):
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
+def escape(text: str) -> str:
+    """rich.markup.escape, imported when something is printed."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
 from dlbox import workflow
 from dlbox.engine.docker import Docker
+from dlbox.report import LazyConsole
 
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+err = LazyConsole(stderr=True, highlight=False)
+out = LazyConsole(highlight=False)
 
 PathArg = typer.Argument(Path("."), help="project directory", show_default=False)
 

@@ -6,7 +6,6 @@ import json
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 
 def _rows(driver: str | None) -> dict:
@@ -45,6 +44,8 @@ def catalog(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """List torch versions and wheel variants, CUDA <-> driver rows and NGC PyTorch releases."""
+    from rich.table import Table
+
     data = _rows(driver)
     if as_json:
         print(json.dumps(data, indent=2))

@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
+from dlbox.report import LazyConsole, escape
+
+err = LazyConsole(stderr=True, highlight=False, soft_wrap=True)
+out = LazyConsole(highlight=False, soft_wrap=True)
 group = typer.Typer(help="Slurm clusters: add one, see what its nodes have, ship images to them.", no_args_is_help=True)
 PathOpt = typer.Option(Path("."), "--path", "-C", help="project directory")
 ClusterOpt = typer.Option(None, "--cluster", "-c", help="cluster name (dlbox cluster add)")
@@ -43,6 +42,8 @@ def add(name: str = typer.Argument(..., help="a short name for the cluster"),
 
 def list_():
     """The clusters added on this machine."""
+    from rich.table import Table
+
     from dlbox.cluster import config
 
     table = Table(box=None)
@@ -62,6 +63,8 @@ def remove(name: str):
 
 def probe(name: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")):
     """Runtimes, GPUs, drivers, shm and memlock of every node (one short srun), and the Slurm version."""
+    from rich.table import Table
+
     from dlbox.cluster import config
     from dlbox.cluster import probe as pr
 
@@ -176,6 +179,8 @@ def verify_cluster(name: str, path: Path, nodes: int, gpus_per_node: int, exclud
 
 def jobs_(cluster: Optional[str] = ClusterOpt):
     """dlbox's jobs on the cluster(s): ID, state, time, nodes."""
+    from rich.table import Table
+
     from dlbox.cluster import jobs
 
     table = Table(box=None)

@@ -8,17 +8,15 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from dlbox import workflow
 from dlbox.engine.docker import Docker
 from dlbox.host.nvidia_smi import compute_capability, driver_version
 from dlbox.plan.model import FLAVORS
+from dlbox.report import LazyConsole, escape
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
+err = LazyConsole(stderr=True, highlight=False, soft_wrap=True)
+out = LazyConsole(highlight=False, soft_wrap=True)
 
 PathArg = typer.Argument(Path("."), help="project directory", show_default=False)
 
@@ -289,6 +287,8 @@ def down(path: Path = PathArg,
 
 def ls(images: bool = typer.Option(True, "--images/--no-images", help="also list each project's images and their disk use")):
     """List dlbox containers on this engine, and each project's images with unique and shared bytes."""
+    from rich.table import Table
+
     from dlbox.engine.run import list_containers
 
     rows = list_containers(Docker())

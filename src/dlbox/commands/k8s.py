@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
+from dlbox.report import LazyConsole, escape
+
+err = LazyConsole(stderr=True, highlight=False, soft_wrap=True)
+out = LazyConsole(highlight=False, soft_wrap=True)
 group = typer.Typer(help="Kubernetes: render a multi-node job (JobSet, Job, TrainJob, PyTorchJob), validate, apply.",
                     no_args_is_help=True)
 ContextOpt = typer.Option(None, "--context", help="kubeconfig context")

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from dlbox.engine.docker import Docker
+from dlbox.report import LazyConsole, escape
 
-out = Console(highlight=False, soft_wrap=True)
+if TYPE_CHECKING:
+    from rich.table import Table
+
+out = LazyConsole(highlight=False, soft_wrap=True)
 
 
 def _mb(n: int) -> str:
@@ -24,6 +28,8 @@ def wide() -> Console:
 def images_table(docker: Docker) -> tuple[Table, str]:
     """Each project's images with their unique bytes (theirs alone) and shared bytes (layers another
     image also has: the base, Python and torch layers of projects with the same plan inputs)."""
+    from rich.table import Table
+
     from dlbox.engine.lifecycle import dlbox_rows, image_rows
 
     rows = sorted(dlbox_rows(image_rows(docker)), key=lambda r: (r.project, r.created), reverse=False)

@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
 from dlbox.engine.docker import Docker
 from dlbox.errors import EngineError
+from dlbox.report import LazyConsole
 from dlbox.ship.progress import Meter
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
+err = LazyConsole(stderr=True, highlight=False, soft_wrap=True)
+out = LazyConsole(highlight=False, soft_wrap=True)
 PathArg = typer.Argument(Path("."), help="project directory", show_default=False)
 ImageOpt = typer.Option(None, "--image", help="ship this image instead of the project's baked one")
 
@@ -32,8 +32,14 @@ class RichMeter(Meter):
 
     def start(self, description: str, total: int | None) -> None:
         # imported here: rich.progress costs ~50 ms at start-up, which every verb (plan too) would pay
-        from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TransferSpeedColumn)
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TransferSpeedColumn,
+        )
 
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                                  TransferSpeedColumn(), TimeElapsedColumn(), console=err, transient=True)
