@@ -18,7 +18,8 @@ from dlbox.plan import resolve
 from dlbox.render.dockerfile import jupyter_args, render_dockerfile
 from dlbox.spec import load_spec
 from dlbox.spec.declared import declared_for
-from dlbox.workflow import Project, verify_plan
+from dlbox.workflow import Project
+from dlbox.workflow.verify import verify_plan
 
 CPU = Host(driver=None, engine=EngineFacts(server_version="20.10.24", runtimes=("runc",)),
            limits=Limits(memlock_hard=None, stack_hard=None), uid=1000, gid=1000)
