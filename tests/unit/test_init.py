@@ -2,6 +2,8 @@
 
 import pytest
 
+from dlbox.catalog import vkey
+from dlbox.catalog.pythons import providable
 from dlbox.errors import SpecError
 from dlbox.spec import load_spec
 from dlbox.spec.detect import detect, init
@@ -31,7 +33,8 @@ def test_pyproject(tmp_path):
                                             'dependencies=["torch>=2.4", "transformers"]\n')
     init(tmp_path)
     spec = load_spec(tmp_path)
-    assert spec.env.python == "3.12" and spec.env.pip == ["transformers"]
+    newest = [p for p in providable() if vkey(p) >= (3, 12)][-1]     # the newest, not the lower bound
+    assert spec.env.python == newest and spec.env.pip == ["transformers"]
 
 
 def test_refuses_to_overwrite(tmp_path):
@@ -50,18 +53,29 @@ def test_empty_project_gets_defaults(tmp_path):
 def test_requires_python_range_gets_the_newest_not_the_lower_bound(tmp_path):
     (tmp_path / "pyproject.toml").write_text('[project]\nname="x"\nrequires-python=">=3.8"\ndependencies=["numpy"]\n')
     _, d = init(tmp_path)
-    assert load_spec(tmp_path).env.python == "3.12"
+    newest = providable()[-1]
+    assert load_spec(tmp_path).env.python == newest
     assert any("newest dlbox provides inside >=3.8 (pyproject.toml:3)" in n for n in d.notes)
     _, d = init(tmp_path, force=True, prefer_python=("3.11",))      # a local torch wheel for 3.11
-    assert load_spec(tmp_path).env.python == "3.11" and any('python = "3.12"' in n for n in d.notes)
+    assert load_spec(tmp_path).env.python == "3.11" and any(f'python = "{newest}"' in n for n in d.notes)
 
 
-def test_python_38_with_old_torch_names_a_pair_that_works(tmp_path):
+def test_python_38_with_old_torch_is_provided_as_declared(tmp_path):
+    """issue 12 item 4: every CPython the chosen torch has wheels for (3.8 is uv-managed), so the
+    3.8 -> 3.10 -> 3.9 circle is gone: the project gets what its environment.yml says."""
     (tmp_path / "environment.yml").write_text("dependencies:\n  - python=3.8\n  - pytorch=1.7.1\n")
     _, d = init(tmp_path)
     spec = load_spec(tmp_path)
-    assert (spec.env.python, spec.env.torch) == ("3.10", "1.11.0")
-    assert any('set [env] torch = "1.11.0" and python = "3.10"' in p for p in d.problems)
+    assert "3.8" in providable()
+    assert (spec.env.python, spec.env.torch) == ("3.8", "1.7.1") and not d.problems
+
+
+def test_python_no_route_reaches_names_a_pair_that_works(tmp_path):
+    (tmp_path / "environment.yml").write_text("dependencies:\n  - python=3.7\n  - pytorch=1.7.1\n")
+    _, d = init(tmp_path)
+    spec = load_spec(tmp_path)
+    assert "3.7" not in providable() and spec.env.python in providable()
+    assert any(f'python = "{spec.env.python}"' in p for p in d.problems)
     assert "# CHECK:" in (tmp_path / "dlbox.toml").read_text()
 
 

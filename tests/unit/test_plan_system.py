@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from dlbox.catalog import load, vkey
 from dlbox.catalog.pythons import providable
 from dlbox.host import EngineFacts, Host, Limits
 from dlbox.plan import resolve
@@ -64,23 +65,35 @@ def test_system_table_rows_are_sourced_and_canonical():
     assert all(r.source.strip() and r.reason.strip() for r in rows.values())
 
 
-def test_providable_pythons_are_in_cpu_and_gpu_bases():
-    assert providable() == ["3.10", "3.11", "3.12"]
+def test_providable_pythons_are_every_minor_a_route_and_a_torch_have():
+    """apt on a base (CPU and CUDA alike, or uv there) or uv-managed, and some torch has wheels."""
+    cat = load()
+    uv = {r.python for r in cat.uv_python.rows}
+    torch = {p for p in uv | {r.python for r in cat.cpu_bases}
+             if any(vkey(r.python_min) <= vkey(p) <= vkey(r.python_max) for r in cat.torch)}
+    expect = sorted((({r.python for r in cat.cpu_bases} | uv) & ({r.python for r in cat.cuda_os} | uv)) & torch,
+                    key=vkey)
+    assert providable() == expect
+    assert {"3.9", "3.10", "3.11", "3.12", "3.13", "3.14"} <= set(expect), "issue 12: 3.9-3.14 at least"
 
 
 def test_python_outside_the_declared_range_is_a_warning_naming_the_fix(tmp_path):
     plan = plan_for(tmp_path, '[env]\npython = "3.10"\n',
                     {"pyproject.toml": '[project]\nname = "x"\nrequires-python = ">=3.11"\n'})
-    assert any('outside the project\'s range >=3.11 (pyproject.toml:3): set [env] python = "3.12"' in w
-               for w in plan.warnings)
+    assert any(f'outside the project\'s range >=3.11 (pyproject.toml:3): set [env] python = "{providable()[-1]}"'
+               in w for w in plan.warnings)
     inside = plan_for(tmp_path, '[env]\npython = "3.12"\n', {})
     assert not any("outside the project" in w for w in inside.warnings)
 
 
 def test_old_torch_refusal_names_a_pair_dlbox_can_build(tmp_path):
-    """issue 12: 3.8 -> 'use 3.10'; 3.10 -> 'torch 1.7 needs <= 3.9' went round in a circle."""
+    """issue 12: 3.8 -> 'use 3.10'; 3.10 -> 'torch 1.7 needs <= 3.9' went round in a circle. The
+    Python the refusal names is one dlbox provides, and planning with it works."""
     from dlbox.errors import PlanError
     with pytest.raises(PlanError) as e:
         plan_for(tmp_path, '[env]\npython = "3.10"\ntorch = "1.7.0"\n', {})
-    assert 'set [env] torch = "1.11.0" and python = "3.10"' in str(e.value)
-    assert "3.9" not in str(e.value).split("fix:", 1)[1]
+    row = load().torch_row("1.7.0")
+    fits = [p for p in providable() if vkey(row.python_min) <= vkey(p) <= vkey(row.python_max)]
+    assert f'set [env] python = "{fits[-1]}"' in str(e.value)
+    plan = plan_for(tmp_path, f'[env]\npython = "{fits[-1]}"\ntorch = "1.7.0"\n', {})
+    assert plan.choice.python == fits[-1] and plan.choice.torch.version == "1.7.0"

@@ -160,6 +160,31 @@ class PreferenceRow(SourcedRow):
     install: str | None = None
 
 
+class UvPythonRow(SourcedRow):
+    """A CPython the pinned uv installs from python-build-standalone (images.json uv_python)."""
+    python: str        # "3.13"
+    version: str       # "3.13.18": exactly what is installed
+    release: str       # python-build-standalone release tag (the mirror's directory)
+
+
+class BaseRow(SourcedRow):
+    image: str
+    os: str
+
+
+class UvPython(BaseModel):
+    model_config = _FROZEN
+    about: str = ""
+    uv: str
+    download_host: str
+    mirror_layout: str
+    cpu_base: BaseRow
+    rows: tuple[UvPythonRow, ...]
+
+    def row(self, python: str) -> UvPythonRow | None:
+        return next((r for r in self.rows if r.python == python), None)
+
+
 class FlavorRow(SourcedRow):
     image: str
     flavor: str
@@ -197,6 +222,7 @@ class Catalog(BaseModel):
     pytorch_tags: dict
     build_deps: tuple[BuildDepRow, ...]
     gpu_peaks: tuple[GpuPeakRow, ...] = ()
+    uv_python: UvPython | None = None
 
     # -- lookups (pure, small) -------------------------------------------------------
     def cuda_row(self, cuda: str) -> CudaDriverRow | None:
@@ -310,4 +336,5 @@ def validate() -> Catalog:
         pytorch_tags=images["pytorch_pytorch_tags"],
         build_deps=_read("cuda_build_deps.json")["rows"],
         gpu_peaks=_read("gpu_peaks.json")["rows"],
+        uv_python=images["uv_python"],
     )

@@ -1,9 +1,15 @@
-"""Which CPython dlbox can give a project: the newest inside the project's range, never its lower
-bound (a project saying `requires-python = ">=3.8"` runs on 3.8 *and later*; 3.8 itself is past
-end of life and in no base image dlbox has).
+"""Which CPython dlbox can give a project, and how the image gets it.
 
-Pure: the catalog (images.json os_python / cpu_base_preference / cuda_os_preference, torch.json
-python_min/max) and the arguments decide. Every refusal names a setting that works.
+The choice: the newest minor inside the project's range, never its lower bound (a project saying
+`requires-python = ">=3.8"` runs on 3.8 *and later*). The routes, best first:
+- the base OS's own apt (images.json os_python): on CPU a Debian release that ships the minor is
+  preferred (bullseye 3.9, bookworm 3.11, trixie 3.13), since it needs nothing beyond Debian's
+  mirror and dlbox can bootstrap it where no registry answers (engine/bootstrap.py);
+- else a uv-managed CPython (python-build-standalone, images.json uv_python) installed in the image
+  by the uv the build already mounts; its download host can be replaced by `[net] python_mirror`.
+So every minor some catalogued torch has wheels for, and the pinned uv can install, is providable.
+
+Pure: the catalog and the arguments decide. Every refusal names a setting that works.
 """
 
 from __future__ import annotations
@@ -23,13 +29,63 @@ class PythonChoice:
     refusal: str | None = None   # one line that names a setting that works
 
 
-def providable(cat: Catalog | None = None, *, gpu_too: bool = True) -> list[str]:
-    """Minor versions a base image provides, oldest first. gpu_too: only those a CUDA base has too,
-    so the same dlbox.toml builds on a laptop and on a GPU server."""
+@dataclass(frozen=True)
+class Route:
+    """How an image gets Python `python`: `install` is "apt:python3", "apt:python3.11" (the base
+    OS's package) or "uv:3.13.18" (that CPython, uv-managed); `image` the CPU base (None when the
+    OS was given); `why` the reason `plan` prints."""
+    python: str
+    install: str
+    image: str | None
+    os: str
+    why: str
+
+
+def uv_managed(install: str) -> str | None:
+    """The exact CPython of a uv route ("uv:3.13.18" -> "3.13.18"), else None."""
+    return install.split(":", 1)[1] if install.startswith("uv:") else None
+
+
+def _uv(cat: Catalog, py: str, image: str | None, os: str, because: str) -> Route | None:
+    row = cat.uv_python.row(py) if cat.uv_python else None
+    if row is None:
+        return None
+    return Route(py, f"uv:{row.version}", image, os,
+                 f"python {py} uv-managed (python-build-standalone {row.version}, installed by uv in the image): "
+                 f"{because} [images.json uv_python {py}]")
+
+
+def cpu_route(py: str, cat: Catalog | None = None) -> Route | None:
+    """The CPU base and Python route for minor `py`: a base whose apt ships it, else uv on the
+    newest bootstrappable Debian. None: no route (not a minor dlbox knows)."""
     cat = cat or load()
-    cpu = {r.python for r in cat.cpu_bases}
-    gpu = {r.python for r in cat.cuda_os}
-    return sorted(cpu & gpu if gpu_too else cpu | gpu, key=vkey)
+    row = next((r for r in cat.cpu_bases if r.python == py), None)
+    if row is not None:
+        return Route(py, "apt:python3", row.image, row.os,
+                     f"python {py} from {row.image}'s apt [images.json cpu_base_preference {py}]")
+    base = cat.uv_python.cpu_base if cat.uv_python else None
+    return _uv(cat, py, base.image, base.os, "no base image dlbox has ships it through apt") if base else None
+
+
+def os_route(py: str, os: str, cat: Catalog | None = None) -> Route | None:
+    """The Python route on a given OS (a CUDA image's): its apt package, else uv-managed."""
+    cat = cat or load()
+    row = next((r for r in cat.os_python if r.os == os and r.python == py), None)
+    if row is not None:
+        return Route(py, row.install, None, os, f"python {py} from {row.install} on {os} [images.json os_python]")
+    return _uv(cat, py, None, os, f"{os}'s apt does not ship it")
+
+
+def providable(cat: Catalog | None = None, *, gpu_too: bool = True) -> list[str]:
+    """Minor versions dlbox can put in an image, oldest first: those a base OS ships or uv installs,
+    and some catalogued torch has wheels for. gpu_too: only those a CUDA base can have too, so the
+    same dlbox.toml builds on a laptop and on a GPU server (uv-managed ones work on both)."""
+    cat = cat or load()
+    uv = {r.python for r in cat.uv_python.rows} if cat.uv_python else set()
+    cpu = {r.python for r in cat.cpu_bases} | uv
+    gpu = {r.python for r in cat.cuda_os} | uv
+    torch = {p for p in cpu | gpu if any(vkey(r.python_min) <= vkey(p) <= vkey(r.python_max) for r in cat.torch)}
+    return sorted((cpu & gpu if gpu_too else cpu | gpu) & torch, key=vkey)
 
 
 def _inside(spec: SpecifierSet, minor: str) -> bool:

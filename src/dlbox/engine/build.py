@@ -30,6 +30,7 @@ from dlbox.errors import EngineError, HostError, Terminated
 from dlbox.plan.layout import STAGE, image_name
 from dlbox.plan.model import Plan
 from dlbox.render.dockerfile import label_value, render_bake
+from dlbox.render.python_install import REFUSAL_PREFIX
 
 PROXY_ARGS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
 
@@ -163,9 +164,22 @@ def _run_client(client: Docker, argv: list[str], env: dict[str, str], *, quiet: 
         raise
     if proc.returncode != 0:
         text = (stderr or b"").decode(errors="replace")
+        said = refusal(text)
+        if said:
+            raise EngineError(said, detail=text)
         raise EngineError("docker build failed" + (f": {text.strip().splitlines()[-1]}" if text.strip() else
                                                    " (see the output above)"), detail=text)
     return (stderr or b"").decode(errors="replace")
+
+
+_REFUSAL = re.compile(r"^(?:#\d+ [\d.]+ )?" + re.escape(REFUSAL_PREFIX) + r"(.+)$", re.M)
+
+
+def refusal(progress: str) -> str | None:
+    """The one line a dlbox build step printed before failing on purpose (render.python_install:
+    `dlbox: uv could not download CPython … set [net] python_mirror …`), without BuildKit's prefix."""
+    found = _REFUSAL.findall(progress)
+    return found[-1].strip() if found else None
 
 
 def _stop(proc: subprocess.Popen) -> None:

@@ -1,6 +1,6 @@
 """Secrets on their way into builds and containers, as files only.
 
-- Builds: an index URL with credentials is a BuildKit secret (`--secret id=…,src=FILE`); the
+- Builds: an index URL with credentials, and a uv-managed CPython's mirror, is a BuildKit secret (`--secret id=…,src=FILE`); the
   file is 0600 in a private directory and removed when the build ends.
 - Containers: `[run] secrets` and the proxy are 0600 files in a private directory per
   container, bind-mounted read-only at /run/secrets and exported by the image's entrypoint;
@@ -22,6 +22,7 @@ from dlbox.engine.paths import private_dir
 from dlbox.errors import HostError
 from dlbox.plan.model import Plan
 from dlbox.render.dockerfile import index_secrets
+from dlbox.render.python_install import MIRROR_SECRET
 
 SECRETS_TARGET = "/run/secrets"
 
@@ -38,8 +39,12 @@ def write_private(path: Path, text: str) -> Path:
 
 @contextlib.contextmanager
 def build_secret_args(plan: Plan) -> Iterator[list[str]]:
-    """`--secret id=dlbox_index_N,src=FILE` for each index URL with credentials; files removed after."""
+    """`--secret id=dlbox_index_N,src=FILE` for each index URL with credentials, and the uv-managed
+    CPython's mirror as `dlbox_python_mirror` (any mirror: it stays out of the RUN text, so the
+    Python layer is the same whichever mirror served it); files removed after."""
     pairs = index_secrets(plan)
+    if plan.build.python_mirror and plan.build.python_install.startswith("uv:"):
+        pairs = [*pairs, (MIRROR_SECRET, plan.build.python_mirror)]
     if not pairs:
         yield []
         return

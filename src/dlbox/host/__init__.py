@@ -56,6 +56,7 @@ class NetFacts:
     pip_extra_index: tuple[str, ...] = ()
     find_links: tuple[str, ...] = ()   # local directories only
     proxy_loopback_only: bool = False  # the proxy listens on 127.0.0.1 only (containers can't reach it)
+    python_mirror: str | None = None   # UV_PYTHON_INSTALL_MIRROR (python-build-standalone downloads), http(s) only
 
 
 @dataclass(frozen=True)

@@ -131,4 +131,15 @@ def observe_net(env: dict[str, str] | None = None, root: Path = LIVE) -> NetFact
         pip_extra_index=extra,
         find_links=tuple(dict.fromkeys(links)),
         proxy_loopback_only=listens_on_loopback_only(https or http, str(_at(root, "/proc/net"))),
+        python_mirror=_python_mirror(env.get("UV_PYTHON_INSTALL_MIRROR")),
     )
+
+
+def _python_mirror(value: str | None) -> str | None:
+    """UV_PYTHON_INSTALL_MIRROR when it is an URL a build can use (spec.grammar.url), else None."""
+    from dlbox.spec.grammar import url
+
+    try:
+        return url(value.strip().rstrip("/")) if value and value.strip() else None
+    except ValueError:
+        return None

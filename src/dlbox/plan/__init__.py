@@ -36,6 +36,7 @@ from dlbox.plan.model import (
     looks_secret,
 )
 from dlbox.plan.project_package import plan_project_package, wants_devel
+from dlbox.plan.python_download import python_download
 from dlbox.plan.system import SystemPlan, plan_system, python_warning
 from dlbox.plan.torch_family import (
     asks_from_lines,
@@ -127,6 +128,11 @@ def resolve(
     if py_warning:
         warnings.append(py_warning)
     build = _build_plan(spec, host, choice, proxy, packages, reasons, system)
+    download = python_download(choice.python_install, choice.base_os, spec_mirror=spec.net.python_mirror,
+                               host_mirror=host.net.python_mirror)
+    if download is not None:
+        reasons.append(download.reason)
+        build = replace(build, python_mirror=download.mirror, python_refusal=download.refusal)
     build = replace(build, family=family, family_sources=sources, lock=lock_file_name(choice), package=package,
                     requirement_files=tuple(getattr(declared, "requirement_files", ())),
                     apt=tuple(dict.fromkeys(build.apt + tuple(pkg_apt))),
@@ -161,7 +167,7 @@ def public_spec(spec: Spec) -> dict:
     index, mirror), [run] env and secrets reduced to their names (an HF_TOKEN never reaches an image)."""
     public = json.loads(json.dumps(spec.to_dict()))
     net = public.get("net", {})
-    for key in ("proxy", "pip_index", "apt_mirror"):
+    for key in ("proxy", "pip_index", "apt_mirror", "python_mirror"):
         if net.get(key) not in (None, "auto", "none"):
             net[key] = mask_url(net[key])
     run = public.get("run", {})

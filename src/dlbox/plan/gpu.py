@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from dlbox.catalog import Catalog, load, vkey
+from dlbox.catalog.pythons import cpu_route, os_route, providable
 from dlbox.errors import PlanError
 from dlbox.host.nvidia_smi import PROBLEMS, DriverFacts, effective_cuda_max
 from dlbox.host.wheels import LocalWheel
@@ -66,7 +67,7 @@ class ImageChoice:
     base_image: str
     base_os: str
     python: str
-    python_install: str  # "apt:python3" | "apt:python3.11" | "image"
+    python_install: str  # "apt:python3" | "apt:python3.11" | "uv:3.13.18" (uv-managed) | "image"
     gpu: bool
     cuda: str | None
     torch: TorchPick | None
@@ -91,11 +92,12 @@ def _pick(row_version: str, variant: str, local=None) -> TorchPick:
 
 
 def _slim(cat: Catalog, py: str):
-    row = next((r for r in cat.cpu_bases if r.python == py), None)
-    if row is None:
-        raise PlanError(f"no base image known for Python {py}",
-                        fix="use python = " + " or ".join(repr(r.python) for r in cat.cpu_bases))
-    return row.image, row.os, "apt:python3"
+    """(image, os, install, why): the CPU base for Python `py` (catalog.pythons.cpu_route)."""
+    route = cpu_route(py, cat)
+    if route is None:
+        raise PlanError(f"dlbox has no route to Python {py} (no base OS ships it, uv does not install it)",
+                        fix="use python = " + " or ".join(repr(p) for p in providable(cat)))
+    return route.image, route.os, route.install, route.why
 
 
 # -- rule 1: is there a GPU to plan for -------------------------------------------------------
@@ -258,10 +260,10 @@ def pick_base(cat, req, gpu, cand: Cand | None, cuda, nvcc, driver, image_availa
         else:
             n.reasons.append(f"{image}: the small base flavor (cudart only) — the torch wheel carries cuBLAS/cuDNN "
                              f"itself; CUDA {cuda} matches the torch wheel {why}")
-        n.reasons.append(f"Python {req.python} from {install} on {base_os} [images.json os_python]")
+        n.reasons.append(os_route(req.python, base_os, cat).why)
         return image, base_os, install, has_nvcc, fallback_from
-    image, base_os, install = _slim(cat, req.python)
-    n.reasons.append(f"{image}: slim base for Python {req.python} ({install}) [images.json cpu_base_preference]")
+    image, base_os, install, why = _slim(cat, req.python)
+    n.reasons.append(f"slim base {image}: {why}")
     if gpu and cuda:
         n.reasons.append(f"the CUDA {cuda} wheel brings the CUDA runtime, cuBLAS and cuDNN; the host driver is "
                          "mounted by the NVIDIA runtime")

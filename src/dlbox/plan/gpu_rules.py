@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from dlbox.catalog import Catalog, TorchRow, Variant, vkey
+from dlbox.catalog.pythons import os_route
 from dlbox.host.nvidia_smi import DriverFacts
 
 
@@ -122,11 +123,21 @@ def local_pick(cat, req, wheels, ok_variant: Callable[[TorchRow | None, str], bo
 
 
 def cuda_tag(cat: Catalog, cuda: str, py: str, nvcc: bool):
-    """(image, os, python_install, has_nvcc, why) for an nvidia/cuda tag known to exist, or None."""
+    """(image, os, python_install, has_nvcc, why) for an nvidia/cuda tag known to exist, or None.
+    The OS whose apt ships `py` (cuda_os_preference) when its tag exists; else the newest OS with a
+    tag, where uv installs `py` (catalog.pythons.os_route)."""
     pref = next((r for r in cat.cuda_os if r.python == py), None)
-    if pref is None:
-        return None
-    row = next((r for r in cat.tag_rows(cuda) if r.os == pref.os), None)
+    tags = cat.tag_rows(cuda)
+    row = next((r for r in tags if pref is not None and r.os == pref.os), None)
+    install = pref.install if row is not None else None
+    if row is None:
+        newest_first = sorted({r.os for r in cat.cuda_os}, key=lambda o: vkey(o.removeprefix("ubuntu")), reverse=True)
+        for os_name in newest_first:
+            route = os_route(py, os_name, cat)
+            row = next((r for r in tags if r.os == os_name), None) if route else None
+            if row is not None:
+                install = route.install
+                break
     if row is None:
         return None
     if nvcc:
@@ -134,7 +145,7 @@ def cuda_tag(cat: Catalog, cuda: str, py: str, nvcc: bool):
     else:
         tag = f"{row.patch}-base-{row.os}"
     why = f"[nvidia_cuda_tags.json {row.patch} {row.os}]"
-    return f"nvidia/cuda:{tag}", row.os, pref.install, nvcc, why
+    return f"nvidia/cuda:{tag}", row.os, install, nvcc, why
 
 
 def devel_ok(cat: Catalog, c: Cand, py: str) -> bool:

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 WORKSPACE = "/workspace"
 VENV = "/opt/venv"
+PYTHON_DIR = "/opt/dlbox/python"     # a uv-managed CPython (catalog.pythons "uv:" route), readable by every uid
 HOME = "/home/dlbox"
 # Build steps mount the tools image (engine.tools) here: uv, the local wheels, the uv cache and the CA
 # secret all have their mount points inside it, so no mount leaves a stub in a layer.

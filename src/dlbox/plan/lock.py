@@ -25,10 +25,13 @@ from dlbox.redact import mask_secrets, mask_url
 FORMAT = "1"
 SERIES_MEMBERS = ("torch", "torchvision", "torchaudio", "torchtext")
 # glibc of each base OS: the manylinux tag uv resolves wheels for (uv --python-platform)
-# (Debian/Ubuntu package versions of libc6: bookworm 2.36, trixie 2.41, focal 2.31, jammy 2.35, noble 2.39;
-# an unknown OS gets manylinux_2_28, which every supported base satisfies)
-GLIBC = {"debian-bookworm": "2_36", "debian-trixie": "2_41", "ubuntu20.04": "2_31",
+# (Debian/Ubuntu package versions of libc6: bullseye 2.31, bookworm 2.36, trixie 2.41, focal 2.31, jammy 2.35,
+# noble 2.39; an unknown OS gets manylinux_2_28, which every supported base satisfies)
+GLIBC = {"debian-bullseye": "2_31", "debian-bookworm": "2_36", "debian-trixie": "2_41", "ubuntu20.04": "2_31",
          "ubuntu22.04": "2_35", "ubuntu24.04": "2_39"}
+# the newest manylinux tag the pinned uv (0.13.9) takes for --python-platform: trixie's 2.41 is refused
+# ("invalid value 'x86_64-manylinux_2_41'"); a wheel for 2_40 or older runs on 2.41
+UV_MAX_GLIBC = (2, 40)
 
 
 def is_pytorch_index(url: str) -> bool:
@@ -38,7 +41,9 @@ def is_pytorch_index(url: str) -> bool:
 
 
 def python_platform(base_os: str) -> str:
-    return f"x86_64-manylinux_{GLIBC.get(base_os.lower(), '2_28')}"
+    major, minor = (int(x) for x in GLIBC.get(base_os.lower(), "2_28").split("_"))
+    major, minor = min((major, minor), UV_MAX_GLIBC)
+    return f"x86_64-manylinux_{major}_{minor}"
 
 
 @dataclass(frozen=True)

@@ -126,6 +126,8 @@ class BuildPlan:
     locked: object | None = None      # dlbox.plan.lock.LockRef once `dlbox lock` has run (workflow attaches it)
     package: ProjectPackage | None = None  # the project's own package, installed editable (plan.project_package)
     requirement_files: tuple[str, ...] = ()  # the requirements file and its -r/-c includes, project-relative
+    python_mirror: str | None = None  # uv route: where uv downloads CPython (None: its default); a build secret only
+    python_refusal: str | None = None  # uv route: the build's one line when that download fails (plan.python_download)
 
 
 @dataclass(frozen=True)
@@ -204,6 +206,7 @@ class Plan:
         build["pip_index"] = mask_url(self.build.pip_index)
         build["pip_extra_index"] = [mask_url(u) for u in self.build.pip_extra_index]
         build["apt_mirror"] = mask_url(self.build.apt_mirror)
+        build["python_mirror"] = mask_url(self.build.python_mirror)
         if isinstance(build.get("torch"), dict):
             build["torch"]["index_url"] = mask_url(build["torch"].get("index_url"))
         run = asdict(self.run)

@@ -33,6 +33,7 @@ from dlbox.plan.layout import (
 )
 from dlbox.plan.model import Plan
 from dlbox.redact import mask_url
+from dlbox.render.python_install import python_bin, uv_python_step
 from dlbox.render.reproducible import APT_LISTS_CLEAN, clamp_command, noise_commands
 
 SYSTEM_APT = ("ca-certificates",)
@@ -130,7 +131,7 @@ def _python_packages(plan: Plan) -> list[str]:
 
 def _venv_command(plan: Plan) -> str:
     inst = plan.build.python_install
-    py = inst.split(":", 1)[1] if inst.startswith("apt:") else "python3"
+    py = inst.split(":", 1)[1] if inst.startswith("apt:") else (python_bin(plan) or "python3")
     site = " --system-site-packages" if inst == "image" else ""
     return f"{py} -m venv{site} {VENV}"
 
@@ -359,6 +360,7 @@ def dockerfile_context(plan: Plan, tools: str) -> dict:
         "build_ca": BUILD_CA,
         "uv_cache": UV_CACHE,
         "shared_step": next((st for st in steps if st.get("shared")), None),
+        "uv_python": uv_python_step(plan, tools),
         "python": b.python,
         "venv": VENV,
         "venv_command": _venv_command(plan),

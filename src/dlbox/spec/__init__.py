@@ -190,6 +190,9 @@ class NetSpec(_Strict):
     ca_certs: list[str] | Literal["auto", "none"] = "auto"
     apt_mirror: str | None = None
     pip_index: str = "auto"
+    # where uv downloads a uv-managed CPython (python-build-standalone): "auto" = this host's
+    # UV_PYTHON_INSTALL_MIRROR, else uv's default host; "none" = uv's default host
+    python_mirror: str = "auto"
 
     @field_validator("no_proxy", mode="before")
     @classmethod
@@ -217,7 +220,7 @@ class NetSpec(_Strict):
             raise ValueError('expected "auto", "none" or a URL such as "http://127.0.0.1:7890"')
         return v
 
-    @field_validator("apt_mirror", "pip_index")
+    @field_validator("apt_mirror", "pip_index", "python_mirror")
     @classmethod
     def _url(cls, v: str | None) -> str | None:
         return v if v in (None, "auto", "none") else grammar.url(v)
