@@ -219,3 +219,10 @@ def test_the_refusal_is_one_shell_word():
     if shutil.which("sh"):
         out = subprocess.run(["sh", "-c", echo], capture_output=True, text=True).stdout.strip()
         assert out == "dlbox: " + plan.build.python_refusal
+
+
+@pytest.mark.parametrize("key", ["python_mirror", "apt_mirror", "pip_index"])
+def test_a_trailing_line_break_is_refused(key):
+    """hypothesis found it: `re.match(r"^…$")` took "https://m.example/\\n" (spec.grammar now fullmatches)."""
+    with pytest.raises(SpecError, match=key):
+        _spec(f"[net]\n{key} = {json.dumps('https://m.example/')[:-1]}\\n\"\n")

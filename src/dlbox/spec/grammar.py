@@ -1,6 +1,7 @@
 """The grammar of each spec value that reaches Dockerfile text, a shell or a docker argv.
 
-Every check raises ValueError with what was expected; the spec model turns it into a SpecError
+Every check matches the whole value (`fullmatch`: a `$` in `re.match` also takes a trailing line
+break, so "https://m.example/\n" used to pass). Every check raises ValueError with what was expected; the spec model turns it into a SpecError
 naming the file and line. Rendering still quotes what it writes: validation keeps values
 meaningful, quoting keeps them inert (see tests/unit/test_injection.py).
 """
@@ -35,7 +36,7 @@ def no_control(value: str) -> str:
 
 
 def apt_package(value: str) -> str:
-    if not _DEB.match(value):
+    if not _DEB.fullmatch(value):
         raise ValueError(f"{value!r} is not a Debian package name (lower-case letters, digits, '+', '-', '.'; "
                          "optionally :ARCH or =VERSION)")
     return value
@@ -45,7 +46,7 @@ def pip_requirement(value: str) -> str:
     """A PEP 508 requirement (`torch>=2`, `pkg[extra]; python_version<'3.12'`, `name @ URL`),
     a VCS/archive URL, or a local path (`./pkg`, `.`)."""
     no_control(value)
-    if _PIP_URL.match(value) or _LOCAL.match(value):
+    if _PIP_URL.fullmatch(value) or _LOCAL.fullmatch(value):
         return value
     try:
         Requirement(value)
@@ -55,25 +56,25 @@ def pip_requirement(value: str) -> str:
 
 
 def env_name(value: str) -> str:
-    if not ENV_NAME.match(value):
+    if not ENV_NAME.fullmatch(value):
         raise ValueError(f"{value!r} is not an environment variable name (letters, digits, '_')")
     return value
 
 
 def url(value: str) -> str:
-    if not _URL.match(value):
+    if not _URL.fullmatch(value):
         raise ValueError(f"expected an http(s) URL such as \"https://mirrors.ustc.edu.cn/debian\" "
                          f"(no spaces, quotes, '$' or '#'), got {value!r}")
     return value
 
 
 def project_path(value: str) -> str:
-    if not _PROJECT_PATH.match(value) or value.startswith("/"):
+    if not _PROJECT_PATH.fullmatch(value) or value.startswith("/"):
         raise ValueError(f"{value!r}: expected a path relative to the project, of letters, digits and ._/+@-")
     return value
 
 
 def image_ref(value: str) -> str:
-    if not _IMAGE.match(value):
+    if not _IMAGE.fullmatch(value):
         raise ValueError(f"{value!r} is not an image reference such as \"nvidia/cuda:12.4.1-runtime-ubuntu22.04\"")
     return value
