@@ -25,7 +25,8 @@ CTL_PORT=16917
 D_PORT=16918
 T0=$EPOCHREALTIME
 log() { awk -v a="$T0" -v b="$EPOCHREALTIME" -v m="$*" 'BEGIN{printf "[slurm-world %6.2fs] %s\n", b-a, m}' >&2; }
-alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 wait_for() { local n=$1; shift; for _ in $(seq "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done; return 1; }
 holder() { cat "$W/nodes/n$1/holder.pid"; }
 in_node() { local i=$1; shift; nsenter -t "$(holder "$i")" -m -u -n "$@"; }
@@ -137,11 +138,7 @@ EOF
 
 ssh_keys() {
   local S=$W/ssh
-  mkdir -p "$S" /run/sshd && chmod 700 "$S"
-  [ -s "$S/host_key" ] || ssh-keygen -q -t ed25519 -N '' -C dlbox-slurm-host -f "$S/host_key"
-  [ -s "$S/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C dlbox-slurm-client -f "$S/id_ed25519"
-  cp "$S/id_ed25519.pub" "$S/authorized_keys"
-  echo "dlbox-slurm $(cut -d' ' -f1,2 "$S/host_key.pub")" >"$S/known_hosts"
+  ssh_test_keys "$S" dlbox-slurm dlbox-slurm
   { echo "Host dlshead"; echo "  HostName $NET.1"; echo "  Port 2222"
     for i in $(seq "$NODES"); do echo "Host n$i"; echo "  HostName $NET.1$i"; done
     echo "Host dlshead n* $NET.*"
@@ -156,20 +153,7 @@ ssh_keys() {
 
 sshd_conf() { # listen-address port -> config file
   local f=$W/ssh/sshd_$1_$2.conf
-  cat >"$f" <<EOF
-ListenAddress $1:$2
-HostKey $W/ssh/host_key
-PidFile $W/ssh/sshd_$1.pid
-AuthorizedKeysFile $W/ssh/authorized_keys
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-MaxStartups 100:30:200
-MaxSessions 100
-SetEnv SLURM_CONF=$W/etc/slurm.conf
-EOF
+  sshd_test_config "$f" "$W/ssh" "$1" "$2" "$W/ssh/sshd_$1.pid" "SLURM_CONF=$W/etc/slurm.conf"
   echo "$f"
 }
 
@@ -260,17 +244,6 @@ status() {
     if alive "$f"; then echo "alive $(cat "$f") $f"; else echo "dead  $f"; fi
   done
   sinfo -N -o '%N %t %c %G' 2>&1 || true
-}
-
-stop_pids() {
-  local f ps=()
-  for f in "$@"; do [ -s "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null && ps+=("$(cat "$f")"); done
-  if ((${#ps[@]})); then
-    kill -TERM "${ps[@]}" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "${ps[@]}" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "${ps[@]}" 2>/dev/null || true
-  fi
-  rm -f "$@"
 }
 
 down() {

@@ -18,7 +18,8 @@ NS=dlboxremote HOST_IP=10.251.0.1 REMOTE_IP=10.251.0.2 REG_PORT=${WORLD_REG_PORT
 
 T0=$EPOCHREALTIME
 log() { awk -v a="$T0" -v b="$EPOCHREALTIME" -v m="$*" 'BEGIN{printf "[world %6.2fs] %s\n", b-a, m}' >&2; }
-alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 wait_for() { local n=$1; shift; for ((i = 0; i < n; i++)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.05; done; "$@"; }
 SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
 
@@ -107,26 +108,9 @@ remote_engine() {
 remote_sshd() {
   local S=$W/ssh
   alive "$S/sshd.pid" && return 0
-  mkdir -p "$S" /run/sshd "$W/bin"; chmod 700 "$S"
-  [ -s "$S/host_key" ] || ssh-keygen -q -t ed25519 -N '' -C dlbox-world-host -f "$S/host_key"
-  [ -s "$S/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C dlbox-world-client -f "$S/id_ed25519"
-  cp "$S/id_ed25519.pub" "$S/authorized_keys"
-  echo "$REMOTE_IP $(cut -d' ' -f1,2 "$S/host_key.pub")" >"$S/known_hosts"
-  cat >"$S/sshd_config" <<EOC
-ListenAddress $REMOTE_IP
-Port 22
-HostKey $S/host_key
-PidFile $S/sshd.pid
-AuthorizedKeysFile $S/authorized_keys
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-MaxStartups 100:30:200
-MaxSessions 100
-SetEnv DOCKER_HOST=unix://$W/remote/docker.sock
-EOC
+  mkdir -p "$W/bin"
+  ssh_test_keys "$S" dlbox-world "$REMOTE_IP"
+  sshd_test_config "$S/sshd_config" "$S" "$REMOTE_IP" 22 "$S/sshd.pid" "DOCKER_HOST=unix://$W/remote/docker.sock"
   cat >"$S/config" <<EOC
 Host dlbox-remote $REMOTE_IP
   HostName $REMOTE_IP
@@ -160,16 +144,6 @@ up() {
   if [ "${WORLD_REMOTE:-0}" = 1 ]; then registry_up; netns_up; remote_engine; remote_sshd; fi
   write_env
   log "up: done"
-}
-
-stop_pids() {
-  local f p pids=()
-  for f in "$@"; do [ -s "$f" ] && p=$(cat "$f") && kill -TERM "$p" 2>/dev/null && pids+=("$p"); rm -f "$f"; done
-  for ((i = 0; i < 200; i++)); do
-    local left=0; for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && left=1; done
-    ((left)) || return 0; sleep 0.1
-  done
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
 }
 
 down() {
