@@ -22,8 +22,8 @@ from dlbox.report import LazyConsole, escape
 # each call, and the groups' imports are most of `dlbox plan`'s start-up); `dlbox --help`, no verb
 # or an unknown one gets them all. tests/unit/test_cli_verbs.py holds this table to the groups.
 GROUPS: dict[str, tuple[str, ...]] = {
-    "core": ("init", "plan", "lock", "render", "build", "up", "shell", "exec", "run", "verify", "down", "ls",
-             "logs", "base"),
+    "core": ("init", "plan", "lock", "render", "build", "base"),
+    "container": ("up", "shell", "exec", "run", "verify", "down", "ls", "logs"),
     "catalog": ("catalog", "images"),
     "doctor": ("doctor", "setup"),
     "ship": ("export", "import", "push", "deploy", "snapshot"),
