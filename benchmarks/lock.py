@@ -2,16 +2,21 @@
 
     .venv/bin/python benchmarks/lock.py            # lock times only (seconds, no Docker)
     .venv/bin/python benchmarks/lock.py --run      # + init -> first run (builds images: minutes)
+    .venv/bin/python benchmarks/lock.py --run --no-lock --only conda-env,uv-lock   # some projects
+    (--heavy also runs the HEAVY ones; --only names them explicitly and implies it)
 
 Projects: tests/fixtures/lock-projects/* and tests/projects/*/ (with their dlbox-test.toml entry),
 plus the bundled examples/digits. For each:
 - baseline: a bare `uv pip compile` of the same requirements (the resolver alone, same cache);
 - `dlbox lock --force` (plan + resolve + write; warm: one untimed run first), median of 3;
   target < 10 s each;
-- with --run: a fresh copy, `dlbox init` then `dlbox run -- <entry>`, wall time to its exit
-  (the image cache is left as it is: say cold or warm in the note; this machine has 2 cores
-  shared with other work, so the figures are an upper bound).
-Writes benchmarks/results/lock.json.
+- with --run: a fresh copy, `dlbox init` then `dlbox run -- <entry>`, wall time to its exit,
+  split into init and run (lock + build + run). The BuildKit cache is left as it is (never pruned
+  here: the machine is shared), so `built` says whether the run built its image and the figure is
+  "warm layer cache" when the same project's layers were built before on this machine. The load
+  average before and after each measurement is recorded: this machine has 2 cores shared with
+  other work, so the figures are an upper bound. The image each run made is removed after it.
+Writes benchmarks/results/lock.json, keeping the entries of projects not measured this time.
 """
 
 from __future__ import annotations
@@ -33,7 +38,12 @@ ROOT = Path(__file__).resolve().parents[1]
 DLBOX = str(ROOT / ".venv" / "bin" / "dlbox")
 ENTRIES = {"extpkg": "python demo.py", "pyprojpkg": "tinypkg-hello", "visionapp": "python detect.py",
            "digits": "python train.py"}
-HEAVY = {"visionapp"}  # init -> first run only with --heavy (several GB of CUDA wheels)
+HEAVY = {"visionapp"}  # init -> first run only with --heavy (several GB of CUDA wheels), + `heavy = true` projects
+
+
+def heavy() -> set[str]:
+    return HEAVY | {m.parent.name for m in (ROOT / "tests" / "projects").glob("*/dlbox-test.toml")
+                    if tomllib.loads(m.read_text()).get("heavy")}
 
 
 def projects() -> list[tuple[str, Path, str]]:
@@ -94,35 +104,65 @@ def bench_lock(name: str, d: Path) -> dict:
             "under_10_s": statistics.median(times) < 10}
 
 
+def load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def images(prefix: str) -> set[str]:
+    out = run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"]).stdout.split()
+    return {i for i in out if i.startswith(prefix)}
+
+
 def bench_first_run(name: str, src: Path, entry: str, tmp: Path) -> dict:
     d = fresh_copy(src, tmp)
+    prefix = f"dlbox/{name}-"
+    before_images = images(prefix)
+    load_before = load()
     t0 = time.monotonic()
     init = run([DLBOX, "init", str(d)]) if not (d / "dlbox.toml").exists() else None
+    t1 = time.monotonic()
     proc = run([DLBOX, "run", "-C", str(d), "--", *shlex.split(entry)])
-    total = time.monotonic() - t0
-    return {"project": name, "entry": entry, "init_to_first_run_s": round(total, 1), "ok": proc.returncode == 0,
-            "init_ok": init is None or init.returncode == 0,
+    t2 = time.monotonic()
+    made = sorted(images(prefix) - before_images)
+    if made:
+        run(["docker", "rmi", *made])     # disk is shared: the layers stay in the build cache
+    return {"project": name, "entry": entry, "init_to_first_run_s": round(t2 - t0, 1),
+            "init_s": round(t1 - t0, 1), "lock_build_run_s": round(t2 - t1, 1),
+            "ok": proc.returncode == 0, "init_ok": init is None or init.returncode == 0,
+            "built": "built " in proc.stderr, "load_before": load_before, "load_after": load(),
+            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "tail": (proc.stdout + proc.stderr).strip().splitlines()[-1:] if proc.returncode else []}
+
+
+def merged(old: list[dict], new: list[dict]) -> list[dict]:
+    """Earlier entries of projects not measured this time are kept."""
+    fresh = {r["project"] for r in new}
+    return [r for r in old if r.get("project") not in fresh] + new
 
 
 def main() -> None:
     with_run = "--run" in sys.argv
+    only = set(sys.argv[sys.argv.index("--only") + 1].split(",")) if "--only" in sys.argv else None
+    chosen = [p for p in projects() if only is None or p[0] in only]
+    out = ROOT / "benchmarks" / "results" / "lock.json"
+    old = json.loads(out.read_text()) if out.is_file() else {}
     results = {"machine": f"{platform.node()} ({os.cpu_count()} cores, shared)",
                "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "lock": [], "first_run": []}
     with tempfile.TemporaryDirectory(prefix="dlbox-bench-lock-") as tmp:
-        for name, src, entry in projects():
+        for name, src, entry in chosen if "--no-lock" not in sys.argv else ():
             d = fresh_copy(src, Path(tmp))
-            r = bench_lock(name, d)
+            r = {**bench_lock(name, d), "load_after": load()}
             print(json.dumps(r))
             results["lock"].append(r)
         if with_run:
-            for name, src, entry in projects():
-                if name in HEAVY and "--heavy" not in sys.argv:
+            for name, src, entry in chosen:
+                if name in heavy() and "--heavy" not in sys.argv and only is None:
                     continue
                 r = bench_first_run(name, src, entry, Path(tmp) / "run")
-                print(json.dumps(r))
+                print(json.dumps(r), flush=True)
                 results["first_run"].append(r)
-    out = ROOT / "benchmarks" / "results" / "lock.json"
+    results["lock"] = merged(old.get("lock", []), results["lock"])
+    results["first_run"] = merged(old.get("first_run", []), results["first_run"])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {out}")

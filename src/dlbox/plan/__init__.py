@@ -39,7 +39,6 @@ from dlbox.plan.project_package import plan_project_package, wants_devel
 from dlbox.plan.python_download import python_download
 from dlbox.plan.system import SystemPlan, plan_system, python_warning
 from dlbox.plan.torch_family import (
-    asks_from_lines,
     choose_for_project,
     family_pins,
     family_sources,
@@ -101,8 +100,7 @@ def resolve(
         gpu=want_gpu,
         packages=packages,
     )
-    wish = project_torch(tuple(declared.deps if declared is not None else ())
-                         + asks_from_lines(spec.env.pip, "dlbox.toml [env] pip"))
+    wish = project_torch(tuple(declared.deps if declared is not None else ()) + pip_deps)
     choice, more_reasons, more_warnings = choose_for_project(request, wish, lambda r: choose(
         r,
         host.driver if want_gpu else None,
