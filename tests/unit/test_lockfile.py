@@ -171,3 +171,26 @@ def test_project_package_and_extension_plan(tmp_path):
     text = render_dockerfile(plan)
     assert "TORCH_CUDA_ARCH_LIST='8.6;9.0+PTX'" in text and "-e /workspace" in text
     assert "target=/workspace,rw" in text and "collect_ext.py" in text
+
+
+def test_local_wheel_of_another_build_is_kept_out_of_the_install(tmp_path):
+    """Seen on tests/projects/pyproject-torchvision: the lock said PyPI's torch==2.13.0, but the build
+    mounted find_links and uv took the local 2.13.0+cpu wheel for it (PEP 440 ignores the local label)
+    next to PyPI's CUDA torchvision: "operator torchvision::nms does not exist". The install gets
+    the same exclusion the resolver had."""
+    from dlbox.plan.lock import wheel_excludes
+    from dlbox.plan.torch_family import Source
+
+    pypi = Source(kind="pypi", variant="cu130", index_url=None, find_links=None, why="PyPI's default build")
+    local = Source(kind="find_links", variant="cpu", index_url=None, find_links="/opt/wheels", why="the local wheel")
+    assert wheel_excludes((CPU_WHEEL,), pypi) == ("torch!=2.13.0+cpu",)
+    assert wheel_excludes((CPU_WHEEL,), local) == ()
+    plan = cpu_plan(tmp_path, declared())
+    locked = parse(LOCK, "dlbox-cpu.lock")
+    text = render_dockerfile(replace(plan, build=replace(plan.build, locked=LockRef.of(
+        locked, excludes=wheel_excludes((CPU_WHEEL,), pypi)))))
+    torch_step = text[:text.index("--no-deps filelock==4.3.1")].rsplit("RUN", 1)[1]
+    assert "printf '%s\\n' 'torch!=2.13.0+cpu' > /tmp/dlbox-constraints.txt" in torch_step
+    assert "--constraint /tmp/dlbox-constraints.txt" in torch_step
+    plain = render_dockerfile(replace(plan, build=replace(plan.build, locked=LockRef.of(locked))))
+    assert "dlbox-constraints" not in plain

@@ -96,6 +96,20 @@ def _project_requirement(d) -> tuple[str | None, str | None]:
     return None, f"{d.origin}: an unnamed requirement dlbox cannot lock; left out"
 
 
+def wheel_excludes(local_wheels: tuple, source: Source | None) -> tuple[str, ...]:
+    """Local wheels of another build must not stand in for the planned one: 2.13.0+cpu satisfies
+    torch==2.13.0 (PEP 440 ignores the local label), so with the host's find_links mounted the
+    install would take the CPU wheel beside PyPI's torchvision ("operator torchvision::nms does
+    not exist"). Constraints like "torch!=2.13.0+cpu", for the resolver and for the install."""
+    want_label = source.variant if source and source.kind in ("find_links", "index") else None
+    out = []
+    for w in local_wheels:
+        label = w.version.partition("+")[2]
+        if label and label != want_label:
+            out.append(f"{w.name}!={w.version}")
+    return tuple(dict.fromkeys(out))
+
+
 def lock_inputs(plan, declared, source: Source | None, *, project_dir: Path, local_wheels: tuple = ()) -> LockInputs:
     """The resolver's inputs for `plan` with the family from `source`. `local_wheels`: the
     torch-family wheels in the find_links directories (host.local_wheels)."""
@@ -122,13 +136,7 @@ def lock_inputs(plan, declared, source: Source | None, *, project_dir: Path, loc
     reqs += [p for name, p in pins.items()]
     constraints = [c.requirement for c in (declared.constraints if declared is not None else ()) if c.requirement]
     constraints += list(pins.values())
-    # local wheels of another build must not stand in for the planned one (2.13.0+cpu satisfies torch==2.13.0)
-    want_label = source.variant if source and source.kind in ("find_links", "index") else None
-    excludes = []
-    for w in local_wheels:
-        label = w.version.partition("+")[2]
-        if label and label != want_label:
-            excludes.append(f"{w.name}!={w.version}")
+    excludes = wheel_excludes(local_wheels, source)
     index = b.pip_index
     extra: list[str] = []
     if source is not None and source.kind == "index" and source.index_url:
@@ -198,10 +206,11 @@ class LockRef:
     source: str                      # family source kind the lock was made with
     torch_layer: tuple[str, ...]     # torch's closure, pinned: the shared torch layer
     count: int = 0                   # packages in the lock
+    excludes: tuple[str, ...] = ()   # this host's local wheels of another build (wheel_excludes): install constraints
 
     @classmethod
-    def of(cls, locked: Locked) -> "LockRef":
-        return cls(locked.file, locked.sha256, locked.source, locked.torch_layer(), len(locked.pins))
+    def of(cls, locked: Locked, excludes: tuple[str, ...] = ()) -> "LockRef":
+        return cls(locked.file, locked.sha256, locked.source, locked.torch_layer(), len(locked.pins), excludes)
 
 
 def header(plan, inputs: LockInputs) -> str:

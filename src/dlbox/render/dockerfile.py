@@ -193,6 +193,10 @@ def locked_pip_steps(plan: Plan) -> list[dict]:
     ref = b.locked
     src = _locked_source(plan)
     args = _locked_index_args(plan)
+    # this host's wheels of another build stay out even though find_links is mounted (plan.lock.wheel_excludes)
+    excludes = [shlex.quote(e) for e in ref.excludes]
+    if excludes:
+        args += ["--constraint", "/tmp/dlbox-constraints.txt"]
     steps = []
     if ref.torch_layer:
         torch_pin = next((p for p in ref.torch_layer if p.startswith("torch==")), "torch")
@@ -201,7 +205,7 @@ def locked_pip_steps(plan: Plan) -> list[dict]:
             "shared": True,
             "mounts": _link_mounts(plan),
             "secrets": secret_ids(plan),
-            "constraints": [],
+            "constraints": excludes,
             "args": args + [shlex.quote(a) for a in ["--no-deps", *ref.torch_layer]],
         })
     if ref.count <= len(ref.torch_layer):
@@ -211,7 +215,7 @@ def locked_pip_steps(plan: Plan) -> list[dict]:
         "title": f"the project's dependencies: exactly {ref.file} (sha256 {ref.sha256[:12]})",
         "mounts": mounts,
         "secrets": secret_ids(plan),
-        "constraints": [],
+        "constraints": excludes,
         "args": args + ["--no-deps", "-r", "/tmp/dlbox/lock.txt"],
     })
     return steps

@@ -89,7 +89,7 @@ def ensure_lock(p: Project, *, force: bool = False, say: Say = _stderr):
     """The plan's lock file, made when missing or stale (its inputs changed), then attached to
     the plan so the build installs exactly it. Returns engine.lockfile.LockResult."""
     from dlbox.engine.lockfile import lock
-    from dlbox.plan.lock import LockRef
+    from dlbox.plan.lock import LockRef, wheel_excludes
 
     result = lock(p.plan, p.declared, project_dir=p.spec.project_dir, local_wheels=p.host.local_wheels,
                   force=force, say=say)
@@ -97,7 +97,9 @@ def ensure_lock(p: Project, *, force: bool = False, say: Say = _stderr):
         say(f"locked {len(result.locked.pins)} packages into {result.path.name} in {result.seconds:.1f} s")
     for line in result.said:
         say(line)
-    p.plan = replace(p.plan, build=replace(p.plan.build, locked=LockRef.of(result.locked)))
+    source = next((s for s in p.plan.build.family_sources if s.kind == result.locked.source), None)
+    ref = LockRef.of(result.locked, excludes=wheel_excludes(p.host.local_wheels, source))
+    p.plan = replace(p.plan, build=replace(p.plan.build, locked=ref))
     return result
 
 
