@@ -59,12 +59,17 @@ class LazyConsole:
         self._options = options
         self._console = None
 
-    def __getattr__(self, name: str):
+    @property
+    def console(self):
+        """The rich Console itself, for rich APIs that take one (Progress, Live)."""
         if self._console is None:
             from rich.console import Console
 
             self._console = Console(**self._options)
-        return getattr(self._console, name)
+        return self._console
+
+    def __getattr__(self, name: str):
+        return getattr(self.console, name)
 
 
 def escape(text: str) -> str:

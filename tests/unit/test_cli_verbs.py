@@ -52,3 +52,20 @@ def test_top_level_help_still_lists_every_verb():
 def test_a_typo_is_one_clean_usage_error():
     r = subprocess.run([sys.executable, "-m", "dlbox.cli", "plna"], capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr and "plna" in r.stderr
+
+
+def test_a_lazy_console_is_a_real_console_for_rich():
+    import io
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from dlbox.report import LazyConsole
+
+    buf = io.StringIO()
+    lazy = LazyConsole(file=buf, highlight=False)
+    assert isinstance(lazy.console, Console)
+    lazy.print("[bold]hi[/bold]")
+    with Progress(console=lazy.console, transient=True) as bar:
+        bar.add_task("x", total=1)
+    assert "hi" in buf.getvalue()

@@ -42,7 +42,7 @@ class RichMeter(Meter):
         )
 
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                                 TransferSpeedColumn(), TimeElapsedColumn(), console=err, transient=True)
+                                 TransferSpeedColumn(), TimeElapsedColumn(), console=err.console, transient=True)
         self.progress.start()
         self.task = self.progress.add_task(description, total=total)
 
