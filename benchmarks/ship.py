@@ -12,7 +12,10 @@ Shaped links (issue 14): `--shaped` also runs the first deploy, both ways, with 
 server limited by `tc` (tbf on the host end of the veth) to 100 Mbit/s and 1 Gbit/s, then dlbox's
 second deploy after a code edit; target: first deploy >= 1.8x faster than the baseline. The link is
 shared by everyone's tests: the limit is set only around each measured transfer and always removed
-(finally + atexit + SIGTERM), never left on. Writes benchmarks/results/ship_shaped.json.
+(finally + atexit + SIGTERM), never left on. Writes benchmarks/results/ship_shaped.json (--name=NAME: NAME.json).
+--rates=100mbit,1gbit picks the links; --codecs=none,zstd:1 adds first deploys with that codec
+forced (DLBOX_SHIP_CODEC) after the automatic one. Each figure records the 1-minute load average
+before and after it: the machine is shared, and every stage here is CPU-bound at 1 Gbit/s.
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ def remote_reset(remote: Docker, *refs: str) -> None:
 
 def baseline(ref: str, target: ssh.Target) -> dict:
     """The tutorials' command, with the bytes counted on the way."""
+    load0 = os.getloadavg()[0]
     t0 = time.monotonic()
     save = LOCAL.popen(["save", ref], stdout=subprocess.PIPE)
     load = subprocess.Popen(["ssh"] + (["-F", os.environ["DLBOX_SSH_CONFIG"]] if os.environ.get("DLBOX_SSH_CONFIG") else [])
@@ -79,14 +83,15 @@ def baseline(ref: str, target: ssh.Target) -> dict:
         n += len(chunk)
     load.stdin.close()
     assert save.wait() == 0 and load.wait() == 0
-    return {"bytes_sent": n, "seconds": round(time.monotonic() - t0, 2)}
+    return {"bytes_sent": n, "seconds": round(time.monotonic() - t0, 2), "loadavg_1min": [load0, os.getloadavg()[0]]}
 
 
 def ours(ref: str, target: ssh.Target) -> dict:
+    load = os.getloadavg()[0]
     r = deploy(LOCAL, ref, str(target))
     return {"bytes_sent": r.bytes_sent, "raw_bytes": r.raw_bytes, "seconds": round(r.seconds, 2),
             "layers_sent": r.layers_sent, "layers_total": r.layers_total, "image_bytes": r.image_bytes,
-            "codec": r.codec, "link": r.link}
+            "codec": r.codec, "link": r.link, "phases": r.phases, "loadavg_1min": [load, os.getloadavg()[0]]}
 
 
 def changed_bytes(old: str, new: str) -> int:
@@ -99,6 +104,9 @@ def changed_bytes(old: str, new: str) -> int:
     return n
 
 
+RATES = next((a.split("=", 1)[1].split(",") for a in sys.argv[1:] if a.startswith("--rates=")),
+             ["100mbit", "1gbit"])
+CODECS = next((a.split("=", 1)[1].split(",") for a in sys.argv[1:] if a.startswith("--codecs=")), [])
 LINK_DEV = "dlbr0"   # scripts/world.sh: the host end of the veth into the server's namespace
 
 
@@ -123,7 +131,7 @@ def shaped_runs(target: ssh.Target, remote: Docker, v1: str, v2: str, base: str)
     atexit.register(unshape)
     signal.signal(signal.SIGTERM, lambda *_: (unshape(), sys.exit(143)))
     runs = {}
-    for rate in ("100mbit", "1gbit"):
+    for rate in RATES:
         remote_reset(remote, v1, v2, base)
         with shaped(rate):
             b = baseline(v1, target)
@@ -136,6 +144,15 @@ def shaped_runs(target: ssh.Target, remote: Docker, v1: str, v2: str, base: str)
         runs[rate] = {"first_deploy": {"baseline": b, "dlbox": first},
                       "second_deploy_after_code_edit": {"dlbox": second},
                       "first_speedup": round(b["seconds"] / max(first["seconds"], 1e-3), 2)}
+        for forced in CODECS:     # the automatic choice against each codec forced, same link, same run
+            remote_reset(remote, v1, v2, base)
+            time.sleep(2)
+            os.environ["DLBOX_SHIP_CODEC"] = forced
+            try:
+                with shaped(rate):
+                    runs[rate]["first_deploy"][f"dlbox_codec_{forced}"] = ours(v1, target)
+            finally:
+                del os.environ["DLBOX_SHIP_CODEC"]
         runs[rate]["first_ge_1_8x_faster"] = runs[rate]["first_speedup"] >= 1.8
         print(rate, json.dumps(runs[rate]), flush=True)
     return runs
@@ -156,9 +173,11 @@ def main() -> int:
     every = [v1, v2, base]
     if "--shaped" in sys.argv:
         runs = shaped_runs(target, remote, v1, v2, base)
-        out = ROOT / "benchmarks/results/ship_shaped.json"
+        name = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--name=")), "ship_shaped")
+        out = ROOT / f"benchmarks/results/{name}.json"
         out.write_text(json.dumps({"image": {"env_image": base, "v1": v1, "v2": v2}, "links": runs,
-                                   "machine": {"nproc": os.cpu_count(), "note": "2 cores shared by ~8 sessions"}},
+                                   "machine": {"nproc": os.cpu_count(), "note": "2 cores shared with other sessions; "
+                                               "loadavg_1min = [before, after] each figure"}},
                                   indent=2) + "\n")
         remote_reset(remote, v2, v1, base)
         print(f"wrote {out}")

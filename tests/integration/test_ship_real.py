@@ -135,6 +135,33 @@ def test_deploy_sends_only_missing_layers_then_nothing(images, env):
     assert r2["already_there"] and r2["bytes_sent"] == 0
     staging = Path(env["DLBOX_REMOTE_STAGING"])
     assert not list(staging.glob("*.tar*")), "staged layers are removed once loaded"
+    assert _partials(r1["image_id"]) == [], "the partial images loaded on the way are gone"
+
+
+def _partials(image_id: str) -> list[str]:
+    """Partial images (ship/load.py) the server still holds for IMAGE_ID."""
+    out = RDOCKER.run(["image", "ls", "-q", "--no-trunc", "--filter", f"label=org.dlbox.deploy-partial={image_id}"])
+    return out.stdout.decode().split()
+
+
+def test_deploy_loads_while_sending_and_resumes_from_what_was_loaded(env):
+    """Two 2 MB layers; the link drops inside the second. What arrived (the first layer staged,
+    or already loaded as a partial image) is not sent again, and no partial image is left."""
+    _ensure_remote_base()
+    dockerfile = (f"FROM {BASE}\nRUN head -c 2000000 /dev/urandom > /a\nRUN head -c 2000000 /dev/urandom > /b\n"
+                  "RUN echo two-layers > /token\n")
+    Docker(binary="/usr/bin/docker").run(["build", "-q", "-t", "dlbox-test/ship:two", "-"], input=dockerfile,
+                                         env={"DOCKER_BUILDKIT": "1"}, timeout=300)
+    _rm_remote("dlbox-test/ship:two")
+    p = dlbox("deploy", "--image", "dlbox-test/ship:two", REMOTE, "--json", env=env, drop_after=3_000_000)
+    assert p.returncode == 1 and "resumes" in p.stderr and "Traceback" not in p.stderr, p.stderr
+    r = _json(dlbox("deploy", "--image", "dlbox-test/ship:two", REMOTE, "--json", env=env))
+    assert r["bytes_sent"] < 2_500_000, "the first layer and the start of the second are not sent again"
+    assert RDOCKER.run(["run", "--rm", "dlbox-test/ship:two", "cat", "/token"]).stdout.decode().strip() == "two-layers"
+    assert _partials(r["image_id"]) == []
+    assert r["phases"]["loads"] >= 1
+    LOCAL.run(["rmi", "dlbox-test/ship:two"], check=False)
+    _rm_remote("dlbox-test/ship:two")
 
 
 def test_deploy_resumes_after_dropped_connection(images, env):
@@ -227,12 +254,12 @@ def test_snapshot_labels_origin(images):
 def test_deploy_without_store_access_uses_docker_save(images, env, monkeypatch):
     """Non-root users cannot read the engine's layer store: one `docker save` is the fallback."""
     from dlbox.ship import deploy as deploy_mod
-    from dlbox.ship import layers
+    from dlbox.ship import layers, send
 
     for k in ("DLBOX_SSH_CONFIG", "DLBOX_REMOTE_STAGING"):
         monkeypatch.setenv(k, env[k])
     monkeypatch.setattr(layers, "_layerdb_root", lambda _d: None)
-    monkeypatch.setattr(deploy_mod, "config_bytes", lambda _d, _i: None)
+    monkeypatch.setattr(send, "config_bytes", lambda _d, _i: None)
     _ensure_remote_base()
     _rm_remote(images["v2"])
     r = deploy_mod.deploy(LOCAL, images["v2"], REMOTE)

@@ -8,7 +8,8 @@ import subprocess
 import pytest
 
 from dlbox.ship import codec
-from dlbox.ship.deploy import _raw_from, parse_probe, send_script
+from dlbox.ship.remote import parse_probe, send_script
+from dlbox.ship.send import raw_from
 
 
 def test_slow_link_compresses_hard_fast_link_lightly_very_fast_link_not_at_all():
@@ -33,7 +34,7 @@ def test_compressed_stream_round_trips_and_reports_raw_progress():
 def test_resume_hashes_the_whole_layer_but_yields_only_the_rest():
     chunks = [b"a" * 10, b"b" * 10, b"c" * 10]
     h = hashlib.sha256()
-    assert b"".join(_raw_from(iter(chunks), 15, h)) == b"b" * 5 + b"c" * 10
+    assert b"".join(raw_from(iter(chunks), 15, h)) == b"b" * 5 + b"c" * 10
     assert h.hexdigest() == hashlib.sha256(b"".join(chunks)).hexdigest()
 
 

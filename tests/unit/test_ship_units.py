@@ -13,7 +13,9 @@ import pytest
 from dlbox import ssh
 from dlbox.errors import DlboxError, HostError
 from dlbox.ship.archive import ZSTD_MAGIC, ArchiveError, compress_argv, verify
-from dlbox.ship.deploy import manifest_tar, parse_probe, probe_script, send_script, staging_dir, tags_for
+from dlbox.ship.deploy import tags_for
+from dlbox.ship.load import manifest_tar
+from dlbox.ship.remote import parse_probe, probe_script, send_script, staging_dir
 from dlbox.ship.layers import ImageFacts, chain_ids, present_prefix
 from dlbox.ship.push import registry_notes, remote_ref
 from dlbox.ship.snapshot import commit_argv, default_tag, snapshot_labels

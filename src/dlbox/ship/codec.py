@@ -18,12 +18,20 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+
+from dlbox import ssh
+
+if TYPE_CHECKING:
+    from dlbox.ship.remote import RemoteState
+    from dlbox.ship.send import LayerSource
 
 LEVELS = (1, 3)
 SLOW_LINK_LEVEL, SLOW_LINK_BPS = 6, 4e6   # level 6 only pays on links under ~32 Mbit/s
 SAMPLE = 8 << 20           # bytes of the biggest layer compressed at each level to measure it
-PROBE_BYTES = 4 << 20      # incompressible bytes sent to measure the link
+LINK_PROBE_S = 0.5         # seconds of incompressible bytes sent to measure the link
+LINK_PROBE_MAX = 256 << 20 # … and at most this many
+MEASURE_ABOVE = 64 << 20   # below this many bytes to send, measuring costs more than it saves
 
 
 @dataclass(frozen=True)
@@ -119,3 +127,49 @@ def compressed(chunks: Iterator[bytes], level: int, on_raw: Callable[[int], None
         raise error[0]
     if proc.returncode != 0:
         raise OSError(f"zstd exited with status {proc.returncode}")
+
+
+def choose_for_deploy(target: ssh.Target, cp: str, source: "LayerSource", missing: list[str],
+                      remote: "RemoteState", say: Callable[[str], None]) -> Choice:
+    """zstd at the level the measured link and CPU favour; DLBOX_SHIP_CODEC=none | zstd:LEVEL |
+    auto overrides (benchmarks compare them)."""
+    forced = os.environ.get("DLBOX_SHIP_CODEC", "auto").strip().lower()
+    if forced == "none" or "zstd" not in remote.codecs or zstd_binary() is None:
+        return Choice("none")
+    if forced.startswith("zstd:") and forced[5:].isdigit():
+        return Choice("zstd", int(forced[5:]))
+    sizes = {d: source.size(d) for d in missing}
+    if sum(sizes.values()) < MEASURE_ABOVE:
+        return Choice("zstd", 3)
+    link = measure_link(target, cp)
+    biggest = max(sizes, key=sizes.get)
+    sample = take(source.stream(biggest), SAMPLE)
+    levels = LEVELS + ((SLOW_LINK_LEVEL,) if link < SLOW_LINK_BPS else ())
+    choice = choose(link, {lv: measure_level(sample, lv) for lv in levels})
+    say(f"link {link / 1e6:.1f} MB/s; sending layers with {choice.name}")
+    return choice
+
+
+def measure_link(target: ssh.Target, cp: str) -> float:
+    """Bytes/s to the server over this deploy's ssh connection: incompressible bytes streamed for
+    about LINK_PROBE_S, timed until the server has read them all, less an empty session's cost."""
+    t0 = time.monotonic()
+    ssh.run(target, "cat > /dev/null", input=b"", control_path=cp, timeout=60)
+    empty = time.monotonic() - t0
+    block = os.urandom(1 << 20)   # ssh's zlib window is 32 kB: a repeated 1 MB block stays incompressible
+    proc = ssh.popen(target, "cat > /dev/null", control_path=cp, stdin=subprocess.PIPE,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    n, t0 = 0, time.monotonic()
+    try:
+        while time.monotonic() - t0 < LINK_PROBE_S and n < LINK_PROBE_MAX:
+            proc.stdin.write(block)
+            n += len(block)
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass        # the link dropped: the send that follows reports it
+    try:
+        proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    return n / max(time.monotonic() - t0 - empty, 1e-3)

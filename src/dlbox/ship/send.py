@@ -1,0 +1,211 @@
+"""One layer to the server's staging directory: read, (compress,) send, checked on arrival.
+
+The layer goes into `STAGING/<diffid>.tar.part`, appended from what is already there (so a
+dropped connection resumes), hashed while it arrives and renamed to `.tar` only when its
+sha256 equals the diff ID. Offsets are in uncompressed bytes, so resuming works the same with
+and without zstd on the wire.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from platformdirs import user_cache_dir
+
+from dlbox import ssh
+from dlbox.engine.docker import Docker
+from dlbox.errors import EngineError, HostError
+from dlbox.ship import codec
+from dlbox.ship.layers import CHUNK, FastReader, ImageFacts, chain_ids, config_bytes, saved_layers
+from dlbox.ship.progress import Meter
+from dlbox.ship.remote import RemoteState, cleanup_script, send_script, staging_dir
+from dlbox.ship.staging import staged_layer_ok
+
+Say = Callable[[str], None]
+
+
+class ConnectionLost(HostError):
+    pass
+
+
+class Stopped(Exception):
+    """The send was stopped because loading on the server failed (its error is the one to report)."""
+
+
+@dataclass
+class Tally:
+    """What the sends did, for DeployResult."""
+
+    bytes_sent: int = 0      # on the wire (after compression)
+    raw_bytes: int = 0       # layer bytes those wire bytes carried
+    resumed_bytes: int = 0   # already on the server from an interrupted deploy
+    layers_sent: int = 0
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+class LayerSource:
+    """Bytes of the layers to send: from the engine's store, or from one `docker save`."""
+
+    def __init__(self, docker: Docker, image: ImageFacts, wanted: set[str], say: Say):
+        self.docker, self.image, self.wanted, self.say = docker, image, wanted, say
+        self.fast = FastReader(docker)
+        self.chains = dict(zip(image.diff_ids, chain_ids(image.diff_ids)))
+        self.files: dict[str, Path] = {}
+        self.sizes: dict[str, int] = {}
+        self.config: bytes | None = config_bytes(docker, image.id) if self.fast.available else None
+        self.tmp: tempfile.TemporaryDirectory | None = None
+        if not self.fast.available or self.config is None:
+            self._save()
+
+    def _save(self) -> None:
+        if self.tmp is None:
+            cache = Path(user_cache_dir("dlbox")) / "layers"
+            cache.mkdir(parents=True, exist_ok=True)
+            self.tmp = tempfile.TemporaryDirectory(dir=cache)
+        self.say(f"reading {len(self.wanted)} layer(s) with docker save")
+        self.files, self.config = saved_layers(self.docker, self.image, set(self.wanted), Path(self.tmp.name))
+        self.fast = None
+
+    def size(self, diff_id: str) -> int:
+        if diff_id not in self.sizes:
+            n = self.fast.tar_size(self.chains[diff_id]) if self.fast else None
+            if n is None and self.fast:
+                self._save()
+            self.sizes[diff_id] = n if n is not None else self.files[diff_id].stat().st_size
+        return self.sizes[diff_id]
+
+    def stream(self, diff_id: str) -> Iterator[bytes]:
+        if self.fast:
+            return self.fast.stream(self.chains[diff_id])
+        return _file_chunks(self.files[diff_id])
+
+    def fall_back(self) -> None:
+        """The fast path produced wrong bytes (or could not read): use docker save from now on."""
+        if self.fast:
+            self._save()
+
+    def close(self) -> None:
+        if self.tmp:
+            self.tmp.cleanup()
+
+
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            yield chunk
+
+
+def raw_from(chunks: Iterator[bytes], offset: int, h) -> Iterator[bytes]:
+    """The layer's bytes from OFFSET on, hashing all of them (the diff ID covers the whole layer)."""
+    pos = 0
+    for chunk in chunks:
+        h.update(chunk)
+        end = pos + len(chunk)
+        if end > offset:
+            yield chunk[max(0, offset - pos):] if pos < offset else chunk
+        pos = end
+
+
+def last_line(text: str) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else "no error text"
+
+
+def send_layer(target, cp, source: LayerSource, diff_id: str, remote: RemoteState, tally: Tally,
+               meter: Meter, retry: bool = True, choice: codec.Choice | None = None) -> None:
+    """Stage DIFF_ID on the server (see module doc); raises HostError/EngineError/ConnectionLost,
+    or Stopped when `tally.stop` is set meanwhile."""
+    choice = choice or codec.Choice("none")
+    hex_id = diff_id.split(":", 1)[1]
+    size = source.size(diff_id)
+    if remote.staged.get(f"{hex_id}.tar") == size:
+        if staged_layer_ok(target, cp, staging_dir(), hex_id):
+            tally.resumed_bytes += size  # left by an earlier, interrupted deploy; still matches
+            return
+        remote.staged.pop(f"{hex_id}.tar")  # damaged since: removed on the server, sent again
+    offset = remote.staged.get(f"{hex_id}.tar.part", 0)
+    if offset > size:
+        offset = 0  # cannot be ours: the send script truncates nothing, so restart the file
+        ssh.run(target, cleanup_script([hex_id]), control_path=cp, timeout=60)
+    tally.resumed_bytes += offset
+    zstd = choice.codec == "zstd"
+    meter.start(f"layer {hex_id[:12]}" + (f" ({choice.name})" if zstd else ""), size)
+    meter.advance(offset)
+    proc = ssh.popen(target, send_script(hex_id, size, compressed=zstd, fresh=offset == 0), control_path=cp,
+                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    h, dropped = hashlib.sha256(), False
+    raw = raw_from(source.stream(diff_id), offset, h)
+
+    def on_raw(n: int) -> None:
+        meter.advance(n)
+        tally.raw_bytes += n
+
+    wire = codec.compressed(raw, choice.level, on_raw=on_raw) if zstd else raw
+    try:
+        for part in wire:
+            if tally.stop.is_set():
+                raise Stopped()
+            if not zstd:
+                on_raw(len(part))
+            proc.stdin.write(part)
+            tally.bytes_sent += len(part)
+        proc.stdin.close()
+    except BrokenPipeError:  # the remote end stopped reading: its output says why
+        proc.stdin = None
+        dropped = True
+    except Stopped:
+        proc.kill()
+        proc.wait()
+        raise
+    except OSError as exc:  # the store changed under us: start over with docker save
+        proc.kill()
+        proc.wait()
+        if retry and source.fast:
+            ssh.run(target, cleanup_script([hex_id]), control_path=cp, timeout=60)
+            remote.staged.pop(f"{hex_id}.tar.part", None)
+            source.fall_back()
+            return send_layer(target, cp, source, diff_id, remote, tally, meter, retry=False, choice=choice)
+        raise EngineError(f"cannot read layer {hex_id[:12]}: {exc}") from None
+    finally:
+        wire.close()  # stops zstd when the link dropped mid-layer
+        meter.stop()
+    proc.stdin = None  # closed above; communicate() would try to flush it
+    out, err = proc.communicate()
+    text = out.decode(errors="replace") + err.decode(errors="replace")
+    if "DLBOX:write-failed" in text:
+        blobs = [d.split(":", 1)[1] for d in source.wanted]
+        ssh.run(target, cleanup_script(blobs), control_path=cp, timeout=60)
+        if "No space left" in text or "Disk quota" in text:
+            raise HostError(f"The server {target} ran out of disk space in its staging directory while receiving "
+                            f"layer {hex_id[:12]} ({size} bytes); the partial upload was removed and its images "
+                            "are untouched.",
+                            fix="free space there, or point DLBOX_REMOTE_STAGING at a bigger disk")
+        raise HostError(f"Writing to the staging directory on {target} failed: {last_line(text)}",
+                        fix="check the directory is writable (DLBOX_REMOTE_STAGING, default ~/.cache/dlbox/incoming)")
+    if dropped or proc.returncode == 255 or "DLBOX:" not in text:
+        raise ConnectionLost(
+            f"The connection to {target} was lost after {tally.bytes_sent} bytes of layer {hex_id[:12]}.",
+            fix="run the same dlbox deploy again: it resumes from what arrived")
+    if "sha256:" + h.hexdigest() != diff_id:
+        # the bytes we produced are not the layer (the server rejects them too): retry with docker save
+        if retry and source.fast:
+            ssh.run(target, cleanup_script([hex_id]), control_path=cp, timeout=60)
+            source.fall_back()
+            remote.staged.pop(f"{hex_id}.tar.part", None)
+            return send_layer(target, cp, source, diff_id, remote, tally, meter, retry=False, choice=choice)
+        raise EngineError(f"layer {hex_id[:12]} read from the engine does not match its diff ID")
+    if "DLBOX:badhash" in text and offset and retry:
+        # the part resumed from was damaged (the server removed it): send the layer whole, once
+        remote.staged.pop(f"{hex_id}.tar.part", None)
+        tally.resumed_bytes -= offset
+        return send_layer(target, cp, source, diff_id, remote, tally, meter, retry=False, choice=choice)
+    if "DLBOX:ok" not in text:
+        raise HostError(f"Layer {hex_id[:12]} arrived damaged on {target} ({last_line(text)}); it was removed.",
+                        fix="run dlbox deploy again")
+    tally.layers_sent += 1
