@@ -219,7 +219,15 @@ def build(docker: Docker, plan: Plan, *, progress: str | None = None, quiet: boo
         argv = build_argv(plan, dockerfile=str(staged.dockerfile), tag=tag, ca_bundle=ca, progress=progress,
                           context=plan.project_dir, target=target, secret_args=secret_args)
         progress_text: list[str] = []
-        run_build(docker, argv, _build_env(plan), quiet=quiet, progress_out=progress_text)
+        try:
+            run_build(docker, argv, _build_env(plan), quiet=quiet, progress_out=progress_text)
+        except EngineError as exc:
+            said = plan.build.python_refusal
+            if said and not quiet and exc.message.endswith("(see the output above)"):
+                # the output went to the terminal, not to us: say what the CPython step's line says
+                raise EngineError(exc.message, fix="if it stopped at \"dlbox: uv could not download CPython\": "
+                                  + said.split(": ", 1)[-1], detail=exc.detail) from None
+            raise
     return BuildResult(tag, True, time.monotonic() - t0,
                        context_bytes=context_bytes("".join(progress_text)) if quiet else None)
 
