@@ -226,3 +226,16 @@ def test_a_trailing_line_break_is_refused(key):
     """hypothesis found it: `re.match(r"^…$")` took "https://m.example/\\n" (spec.grammar now fullmatches)."""
     with pytest.raises(SpecError, match=key):
         _spec(f"[net]\n{key} = {json.dumps('https://m.example/')[:-1]}\\n\"\n")
+
+
+@pytest.mark.parametrize("py", providable())
+def test_no_registry_cpu_base_is_debian(py):
+    """Where no registry answers, a non-Debian apt base (ubuntu) gives way to the uv route on the
+    Debian base dlbox bootstraps; a Debian base that ships the minor stays (it is bootstrapped)."""
+    choice = choose(TorchRequest(python=py, gpu=False, torch="none"), None, image_available=lambda ref: False)
+    assert choice.base_os.startswith("debian-")
+    if py in DEBIAN:
+        assert choice.base_image == DEBIAN[py].image and choice.python_install.startswith("apt:")
+    else:
+        assert (choice.base_image, choice.python_install) == (CAT.uv_python.cpu_base.image,
+                                                              f"uv:{CAT.uv_python.row(py).version}")

@@ -55,11 +55,12 @@ def _uv(cat: Catalog, py: str, image: str | None, os: str, because: str) -> Rout
                  f"{because} [images.json uv_python {py}]")
 
 
-def cpu_route(py: str, cat: Catalog | None = None) -> Route | None:
+def cpu_route(py: str, cat: Catalog | None = None, *, apt: bool = True) -> Route | None:
     """The CPU base and Python route for minor `py`: a base whose apt ships it, else uv on the
-    newest bootstrappable Debian. None: no route (not a minor dlbox knows)."""
+    newest bootstrappable Debian. apt=False: the uv route only (the apt base cannot be had).
+    None: no route (not a minor dlbox knows)."""
     cat = cat or load()
-    row = next((r for r in cat.cpu_bases if r.python == py), None)
+    row = next((r for r in cat.cpu_bases if r.python == py), None) if apt else None
     if row is not None:
         return Route(py, "apt:python3", row.image, row.os,
                      f"python {py} from {row.image}'s apt [images.json cpu_base_preference {py}]")

@@ -91,12 +91,19 @@ def _pick(row_version: str, variant: str, local=None) -> TorchPick:
     return TorchPick(row_version, variant, WHEEL_INDEX + variant, f"torch=={row_version}+{variant}", None)
 
 
-def _slim(cat: Catalog, py: str):
-    """(image, os, install, why): the CPU base for Python `py` (catalog.pythons.cpu_route)."""
+def _slim(cat: Catalog, py: str, image_available: Callable[[str], bool] | None = None):
+    """(image, os, install, why): the CPU base for Python `py` (catalog.pythons.cpu_route). A base
+    that is not Debian (dlbox bootstraps only Debian) and cannot be had gives way to the uv route
+    on a Debian base: issue 12 item 4, where no registry answers."""
     route = cpu_route(py, cat)
     if route is None:
         raise PlanError(f"dlbox has no route to Python {py} (no base OS ships it, uv does not install it)",
                         fix="use python = " + " or ".join(repr(p) for p in providable(cat)))
+    if image_available is not None and not route.os.startswith("debian-") and not image_available(route.image):
+        uv = cpu_route(py, cat, apt=False)
+        if uv is not None:
+            return uv.image, uv.os, uv.install, (f"{route.image} cannot be had (no registry answers) and only Debian "
+                                                 f"bases are bootstrapped from packages: {uv.why}")
     return route.image, route.os, route.install, route.why
 
 
@@ -262,7 +269,7 @@ def pick_base(cat, req, gpu, cand: Cand | None, cuda, nvcc, driver, image_availa
                              f"itself; CUDA {cuda} matches the torch wheel {why}")
         n.reasons.append(os_route(req.python, base_os, cat).why)
         return image, base_os, install, has_nvcc, fallback_from
-    image, base_os, install, why = _slim(cat, req.python)
+    image, base_os, install, why = _slim(cat, req.python, image_available)
     n.reasons.append(f"slim base {image}: {why}")
     if gpu and cuda:
         n.reasons.append(f"the CUDA {cuda} wheel brings the CUDA runtime, cuBLAS and cuDNN; the host driver is "

@@ -7,6 +7,7 @@ refusal can be checked the same way a decision can.
 from __future__ import annotations
 
 from dlbox.catalog import Catalog, load, vkey
+from dlbox.catalog.pythons import providable
 from dlbox.errors import PlanError
 from dlbox.plan.gpu_rules import candidates, covers, devel_ok, driver_for, py_ok
 
@@ -140,7 +141,7 @@ def refuse_driver(cat: Catalog, req, driver, cuda_max, caps) -> None:
         if ds:
             _, d, v = min(ds, key=lambda x: x[0])
             need = f"driver >= {d} for {v.name} [cuda_driver.json {v.cuda}]"
-    pythons = [r.python for r in cat.cpu_bases]
+    pythons = providable(cat)
     here = []
     for py in sorted(pythons, key=vkey, reverse=True):
         rows = [r for r in _newest_first(cat.torch) if py_ok(r, py)]
