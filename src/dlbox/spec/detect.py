@@ -68,12 +68,16 @@ def detect(project: Path, *, prefer_python: tuple[str, ...] = ()) -> Detected:
         d.pip = [x.requirement or x.url for x in declared.deps
                  if x.group is None and x.name != TORCH and (x.requirement or x.url)]
     names = set(declared.names())
-    if declared.empty:
+    # a package that installs itself but lists no dependency (install_requires=[]) declares
+    # nothing about its environment either: its imports are the proposal
+    nothing = declared.empty or (not any(x.group is None for x in declared.deps) and not declared.lock)
+    if nothing:
         proposal = [x for x in declared.imported]
         d.proposed = bool(proposal)
-        d.pip = [x.name for x in proposal if x.name != TORCH]
+        d.pip += [x.name for x in proposal if x.name != TORCH and x.name not in d.pip]
         if proposal:
-            d.notes.append("nothing declared: dependencies proposed from the code's imports: "
+            what = "nothing declared" if declared.empty else "the package declares no dependencies"
+            d.notes.append(f"{what}: dependencies proposed from the code's imports: "
                            + ", ".join(f"{x.name} ({x.origin})" for x in proposal))
         else:
             d.problems.append("nothing declared and no third-party imports found: add [env] pip = [...] by hand")

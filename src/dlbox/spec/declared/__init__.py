@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
 
 from dlbox.errors import SpecError
 from dlbox.spec.declared.code import CodeScan, scan_code
@@ -79,8 +80,9 @@ def read_declared(project: Path | str, *, requirements: str | None = None, impor
     if not deps and not out.local_packages and not out.lock:
         out.notes.append("no dependencies declared (no requirements.txt, pyproject.toml, setup.py, "
                          "environment.yml or uv.lock)")
-    return out.freeze(system=tuple(system), torch_compile=tuple(scan.torch_compile),
-                      imported=tuple(scan.proposal()) if imports else ())
+    own = {canonicalize_name(p.name) for p in out.local_packages if p.name}   # `import whisper` in whisper
+    imported = tuple(d for d in scan.proposal() if d.name not in own) if imports else ()
+    return out.freeze(system=tuple(system), torch_compile=tuple(scan.torch_compile), imported=imported)
 
 
 def default_requirements(project: Path) -> str | None:

@@ -59,8 +59,8 @@ def scan_code(project: Path, *, imports: bool = True) -> CodeScan:
     scan = CodeScan()
     files = python_files(project)
     scan.truncated = len(files) >= MAX_FILES
-    local = {f.stem for f in files} | {f.parent.name for f in files if (f.parent / "__init__.py").exists()}
-    local |= {d.name for d in project.iterdir() if d.is_dir()} if project.is_dir() else set()
+    top_level = _modules_in(project) | _modules_in(project / "src")
+    plain_dirs = {d.name for d in project.iterdir() if d.is_dir()} if project.is_dir() else set()
     stdlib = set(sys.stdlib_module_names) | {"__future__"}
     rows = import_rows()
     for f in files:
@@ -75,11 +75,16 @@ def scan_code(project: Path, *, imports: bool = True) -> CodeScan:
             continue
         scan.files += 1
         rel = str(f.relative_to(project))
+        build_script = rel == "setup.py"   # its imports (setuptools, torch.utils.cpp_extension) are the build's
+        # what `import X` finds before site-packages: the project's own top-level modules and
+        # packages, and a script's neighbours (its directory is sys.path[0]; not inside a package)
+        local = top_level if (f.parent / "__init__.py").is_file() else top_level | _modules_in(f.parent)
         for node in ast.walk(tree):
-            for module in _imported(node):
+            for module in () if build_script else _imported(node):
                 top = module.split(".")[0]
                 key = module if module in rows else top
-                if top in stdlib or (top in local and key not in rows):
+                # a plain directory (data/, datasets/) is not what `import datasets` means
+                if top in stdlib or top in local or (top in plain_dirs and key not in rows):
                     continue
                 where = Origin(rel, node.lineno)
                 (scan.imports if key in rows else scan.unknown).setdefault(key, where)
@@ -88,6 +93,15 @@ def scan_code(project: Path, *, imports: bool = True) -> CodeScan:
                 scan.torch_compile.append(Origin(rel, line))
     scan.torch_compile.sort(key=lambda o: (o.file, o.line or 0))
     return scan
+
+
+def _modules_in(directory: Path) -> set[str]:
+    """The modules `import X` finds in DIRECTORY: X.py files and X/ packages (with __init__.py)."""
+    try:
+        return {e.stem if e.suffix == ".py" else e.name for e in directory.iterdir()
+                if (e.suffix == ".py" and e.is_file()) or (e.is_dir() and (e / "__init__.py").is_file())}
+    except OSError:
+        return set()
 
 
 def _imported(node: ast.AST) -> list[str]:
