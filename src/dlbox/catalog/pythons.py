@@ -135,7 +135,16 @@ def choose_python(range_spec: str | None, *, where: str = "", torch: str | None 
                                        f"torch wheel for it (newest inside the range: {fits[-1]}; set "
                                        f"[env] python = \"{fits[-1]}\" to use it)")
     return PythonChoice(fits[-1], f"python {fits[-1]}: the newest dlbox provides inside {range_spec}{where}"
-                                  f" (provides {', '.join(pythons)})")
+                                  f" (provides {', '.join(pythons)}){_how(fits[-1], cat)}")
+
+
+def _how(py: str, cat: Catalog) -> str:
+    """How a CPU image gets it, said where the choice is made (a uv route downloads at build)."""
+    route = cpu_route(py, cat)
+    if route is None or not uv_managed(route.install):
+        return f"; on CPU from {route.image}'s apt" if route else ""
+    return ("; uv-managed (no Debian release ships it): the build downloads python-build-standalone, "
+            "set [net] python_mirror where GitHub is blocked")
 
 
 def _refuse(why: str, cat: Catalog, torch: str | None, spec: SpecifierSet | None = None) -> PythonChoice:
