@@ -194,3 +194,17 @@ def test_local_wheel_of_another_build_is_kept_out_of_the_install(tmp_path):
     assert "--constraint /tmp/dlbox-constraints.txt" in torch_step
     plain = render_dockerfile(replace(plan, build=replace(plan.build, locked=LockRef.of(locked))))
     assert "dlbox-constraints" not in plain
+
+
+def test_old_gradio_pin_gets_the_caps_it_never_declared(tmp_path):
+    """tests/projects/gradio-app (a Space on gradio 4.44.1) failed unedited: today's huggingface_hub
+    1.x removed HfFolder, which gradio 4 imports; pydantic 2.11+ breaks its API info."""
+    from dlbox.plan.lock import dependency_caps
+
+    space = dep("gradio", "gradio==4.44.1", 3, specifier="==4.44.1", origin="README.md:3")
+    caps, notes = dependency_caps((space, dep("gradio", "gradio==4.44.1", 1, specifier="==4.44.1")))
+    assert caps == ["huggingface-hub<1", "pydantic<2.11"] and "README.md:3" in notes[0]
+    assert dependency_caps((dep("gradio", "gradio==5.49.1", 1, specifier="==5.49.1"),)) == ([], [])
+    assert dependency_caps((dep("gradio", "gradio>=4", 1, specifier=">=4"),)) == ([], []), "only pins"
+    inputs = lock_inputs(cpu_plan(tmp_path, declared(space)), declared(space), None, project_dir=tmp_path)
+    assert "huggingface-hub<1" in inputs.constraints and any("HfFolder" in n for n in inputs.notes)

@@ -96,6 +96,34 @@ def _project_requirement(d) -> tuple[str | None, str | None]:
     return None, f"{d.origin}: an unnamed requirement dlbox cannot lock; left out"
 
 
+def dependency_caps(deps) -> tuple[list[str], list[str]]:
+    """Constraints (and notes) from catalog/dep_caps.json for dependencies pinned to an old release
+    that needs an upper bound it never declared: gradio==4.44.1 resolves today to huggingface_hub
+    1.x, which removed what gradio 4 imports. Only exact pins (==, ===, ~=) are matched."""
+    from packaging.specifiers import SpecifierSet
+
+    from dlbox.spec.declared.catalog import cap_rows
+
+    caps: list[str] = []
+    notes: list[str] = []
+    for d in deps:
+        pin = _pinned_version(d.specifier)
+        for row in cap_rows() if pin else ():
+            if row.package == d.name and row.cap not in caps and SpecifierSet(row.versions).contains(pin, prereleases=True):
+                caps.append(row.cap)
+                notes.append(f"{d.origin}: {d.name} {pin} needs {row.cap}: {row.reason} [dep_caps.json]")
+    return caps, notes
+
+
+def _pinned_version(specifier: str) -> str | None:
+    for part in specifier.split(","):
+        part = part.strip()
+        for op in ("===", "==", "~="):
+            if part.startswith(op):
+                return part[len(op):].strip().removesuffix(".*").split("+", 1)[0]
+    return None
+
+
 def wheel_excludes(local_wheels: tuple, source: Source | None) -> tuple[str, ...]:
     """Local wheels of another build must not stand in for the planned one: 2.13.0+cpu satisfies
     torch==2.13.0 (PEP 440 ignores the local label), so with the host's find_links mounted the
@@ -130,12 +158,16 @@ def lock_inputs(plan, declared, source: Source | None, *, project_dir: Path, loc
             reqs.append(text)
     from dlbox.plan.torch_family import asks_from_lines
 
-    for line, d in zip(b.pip, asks_from_lines(b.pip, "dlbox.toml")):
+    pip_asks = asks_from_lines(b.pip, "dlbox.toml")
+    for line, d in zip(b.pip, pip_asks):
         if not (d.name in SERIES_MEMBERS and d.name in pins):
             reqs.append(line)
     reqs += [p for name, p in pins.items()]
     constraints = [c.requirement for c in (declared.constraints if declared is not None else ()) if c.requirement]
     constraints += list(pins.values())
+    caps, cap_notes = dependency_caps(tuple(d for d in deps if d.group is None) + pip_asks)
+    constraints += caps
+    notes += cap_notes
     excludes = wheel_excludes(local_wheels, source)
     index = b.pip_index
     extra: list[str] = []

@@ -36,6 +36,29 @@ class SystemRow(_Row):
         return v
 
 
+class CapRow(_Row):
+    package: str         # canonical PyPI name
+    versions: str        # PEP 440 specifier: the releases that need the cap
+    cap: str             # a PEP 508 requirement used as a constraint ("huggingface-hub<1")
+    reason: str
+
+    @field_validator("versions")
+    @classmethod
+    def _versions(cls, v: str) -> str:
+        from packaging.specifiers import SpecifierSet
+
+        SpecifierSet(v)
+        return v
+
+    @field_validator("cap")
+    @classmethod
+    def _cap(cls, v: str) -> str:
+        from packaging.requirements import Requirement
+
+        Requirement(v)
+        return v
+
+
 class ImportRow(_Row):
     module: str
     pypi: str
@@ -78,3 +101,9 @@ def import_rows() -> dict[str, str]:
 
 def _import_rows() -> dict[str, str]:
     return {r.module: canonicalize_name(r.pypi) for r in (ImportRow.model_validate(x) for x in _rows("import_names.json"))}
+
+
+@lru_cache(maxsize=1)
+def cap_rows() -> tuple[CapRow, ...]:
+    """catalog/dep_caps.json: upper bounds old releases need but never declared."""
+    return validated("dep_caps", lambda: tuple(CapRow.model_validate(r) for r in _rows("dep_caps.json")))
