@@ -61,3 +61,29 @@ def test_a_scripts_neighbour_module_is_local_but_a_package_member_s_is_not(tmp_p
     found = proposed(tmp_path)
     assert "wandb" in found
     assert not any("utils" in n for n in found)
+
+
+def test_the_requirements_file_the_readme_installs_is_the_projects(tmp_path):
+    # Stability-AI/generative-models: no requirements.txt; README says `pip3 install -r requirements/pt2.txt`
+    write(tmp_path, {
+        "README.md": "# x\n```shell\n$ pip3 install torch --index-url https://x/cu118 # check CUDA\n"
+                     "pip3 install -r requirements/pt2.txt\n```\nthen `pip install -r nothere.txt`\n",
+        "requirements/pt2.txt": "einops\n",
+        "requirements/dev.txt": "pytest\n",
+    })
+    from dlbox.spec.declared import default_requirements
+    from dlbox.spec.declared.readme import readme_requirements
+
+    assert default_requirements(tmp_path) == "requirements/pt2.txt"
+    where = readme_requirements(tmp_path)[1]
+    assert (where.file, where.line) == ("README.md", 4)
+    assert "einops" in read_declared(tmp_path).names()
+
+
+def test_a_readme_cannot_name_a_file_outside_the_project(tmp_path):
+    (tmp_path / "p").mkdir()
+    (tmp_path / "secret.txt").write_text("x\n")
+    write(tmp_path / "p", {"README.md": "pip install -r ../secret.txt\n"})
+    from dlbox.spec.declared import default_requirements
+
+    assert default_requirements(tmp_path / "p") is None

@@ -16,6 +16,7 @@ from dlbox.catalog.pythons import choose_python
 from dlbox.errors import SpecError
 from dlbox.spec import SPEC_FILE
 from dlbox.spec.declared import Declared, default_requirements, read_declared
+from dlbox.spec.declared.readme import readme_requirements
 
 DEFAULT_PYTHON = "3.11"
 WEB_PORTS = {"gradio": "7860", "streamlit": "8501", "fastapi": "8000", "flask": "5000", "jupyterlab": "8888"}
@@ -63,6 +64,9 @@ def detect(project: Path, *, prefer_python: tuple[str, ...] = ()) -> Detected:
     req_name = default_requirements(project)
     if req_name:
         d.requirements = req_name
+        named = readme_requirements(project)
+        if named is not None and named[0] == req_name:
+            d.notes.append(f"requirements file {req_name}: the one the README installs ({named[1]})")
         d.pip = [x.requirement for x in declared.deps if x.source == "readme" and x.requirement]
     else:
         d.pip = [x.requirement or x.url for x in declared.deps

@@ -17,7 +17,7 @@ from dlbox.errors import SpecError
 from dlbox.spec.declared.code import CodeScan, scan_code
 from dlbox.spec.declared.conda import read_environment
 from dlbox.spec.declared.pyproject import read_pyproject
-from dlbox.spec.declared.readme import read_space_readme
+from dlbox.spec.declared.readme import read_space_readme, readme_requirements
 from dlbox.spec.declared.requirements import read_requirements
 from dlbox.spec.declared.setup_py import read_setup
 from dlbox.spec.declared.system import system_needs
@@ -88,7 +88,8 @@ def read_declared(project: Path | str, *, requirements: str | None = None, impor
 def default_requirements(project: Path) -> str | None:
     """The project's requirements file when it is not requirements.txt but still unambiguous:
     the one requirements*.txt at the top (requirements-gpu.txt), else requirements/requirements.txt,
-    requirements/base.txt or requirements/main.txt."""
+    requirements/base.txt or requirements/main.txt, else the file the README's install commands
+    name (`pip install -r requirements/pt2.txt`)."""
     if (project / "requirements.txt").is_file():
         return "requirements.txt"
     top = sorted(p.name for p in project.glob("requirements*.txt") if p.is_file())
@@ -97,7 +98,8 @@ def default_requirements(project: Path) -> str | None:
     for name in ("requirements/requirements.txt", "requirements/base.txt", "requirements/main.txt"):
         if (project / name).is_file():
             return name
-    return None
+    named = readme_requirements(project)   # README: pip install -r requirements/pt2.txt
+    return named[0] if named else None
 
 
 def declared_for(spec) -> Declared:

@@ -19,7 +19,14 @@ from packaging.utils import canonicalize_name
 from dlbox.errors import SpecError
 from dlbox.spec.declared.catalog import conda_rows
 from dlbox.spec.declared.requirements import read_requirement_lines
-from dlbox.spec.declared.types import Collector, Dep, Origin, PythonRange, SystemNeed, Unmapped
+from dlbox.spec.declared.types import (
+    Collector,
+    Dep,
+    Origin,
+    PythonRange,
+    SystemNeed,
+    Unmapped,
+)
 
 _SPEC = re.compile(r"^(?:(?P<channel>[\w./-]+)::)?(?P<name>[A-Za-z0-9_.\-]+)\s*(?P<rest>.*)$")
 

@@ -17,7 +17,15 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
 from dlbox.errors import SpecError
-from dlbox.spec.declared.types import Collector, Dep, FindLinks, Index, LocalPackage, Origin, PythonRange
+from dlbox.spec.declared.types import (
+    Collector,
+    Dep,
+    FindLinks,
+    Index,
+    LocalPackage,
+    Origin,
+    PythonRange,
+)
 
 
 class Lines:

@@ -18,7 +18,14 @@ from packaging.utils import canonicalize_name
 from pip_requirements_parser import InstallationError, RequirementsFile
 
 from dlbox.errors import SpecError
-from dlbox.spec.declared.types import Collector, Dep, FindLinks, Index, LocalPackage, Origin
+from dlbox.spec.declared.types import (
+    Collector,
+    Dep,
+    FindLinks,
+    Index,
+    LocalPackage,
+    Origin,
+)
 
 _IGNORED_OPTIONS = {"pre", "prefer_binary", "trusted_hosts", "use_feature", "require_hashes",
                     "only_binary", "no_binary", "global_options", "config_settings"}

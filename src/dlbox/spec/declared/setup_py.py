@@ -25,7 +25,13 @@ from packaging.utils import canonicalize_name
 from dlbox.errors import SpecError
 from dlbox.spec.declared.pyproject import parse_requirement
 from dlbox.spec.declared.requirements import read_requirements
-from dlbox.spec.declared.types import Collector, Extension, LocalPackage, Origin, PythonRange
+from dlbox.spec.declared.types import (
+    Collector,
+    Extension,
+    LocalPackage,
+    Origin,
+    PythonRange,
+)
 
 _EXT = {"CUDAExtension": "cuda", "CppExtension": "cpp", "Extension": "cpp", "Pybind11Extension": "cpp",
         "SYCLExtension": "cpp", "cythonize": "cpp"}
