@@ -239,3 +239,19 @@ def test_no_registry_cpu_base_is_debian(py):
     else:
         assert (choice.base_image, choice.python_install) == (CAT.uv_python.cpu_base.image,
                                                               f"uv:{CAT.uv_python.row(py).version}")
+
+
+@pytest.mark.parametrize("py", [p for p in providable() if CAT.uv_python.row(p)])
+def test_the_refusal_names_the_nearest_apt_python_of_the_base(py):
+    """On a CUDA image's Ubuntu the alternative is that OS's own package (os_python); on a Debian
+    base the nearest minor a Debian release ships (cpu_base_preference)."""
+    from dlbox.plan.python_download import apt_alternative, python_download
+
+    for os_name in sorted({r.os for r in CAT.cuda_os} | {CAT.uv_python.cpu_base.os}):
+        pool = ([r.python for r in CAT.cpu_bases if r.os.startswith("debian-")] if os_name.startswith("debian")
+                else [r.python for r in CAT.os_python if r.os == os_name])
+        below = [p for p in pool if vkey(p) <= vkey(py)]
+        want = max(below, key=vkey) if below else min(pool, key=vkey)
+        assert apt_alternative(py, os_name, CAT).startswith(f'python = "{want}"')
+        said = python_download(f"uv:{CAT.uv_python.row(py).version}", os_name, cat=CAT)
+        assert f'python = "{want}"' in said.refusal and said.mirror is None and "uv's default" in said.reason
