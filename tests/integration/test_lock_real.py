@@ -73,6 +73,16 @@ def test_family_conflict_refused_at_plan_time_naming_the_line(tmp_path):
     assert "requirements.txt:" in proc.stderr
 
 
+def test_the_projects_own_index_that_does_not_answer_is_named_with_its_line(tmp_path):
+    # facebookresearch/dinov2's requirements.txt: --extra-index-url https://pypi.nvidia.com (no answer here)
+    d = project(tmp_path, "numpy<2.5\n--extra-index-url https://pypi.nvidia.com\ncuml-cu11\n", 'torch = "none"\n')
+    proc = dlbox("lock", str(d))
+    assert proc.returncode != 0
+    no_traceback(proc)
+    assert "requirements.txt:2" in proc.stderr and "https://pypi.nvidia.com" in proc.stderr
+    assert "torch family" not in proc.stderr
+
+
 def test_vcs_url_that_cannot_be_fetched_names_the_line(tmp_path):
     # GitHub does not answer from these machines
     d = project(tmp_path, "numpy<2.5\ngit+https://github.com/psf/requests@v2.31.0#egg=requests\n", 'torch = "none"\n')

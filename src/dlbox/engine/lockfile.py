@@ -85,6 +85,15 @@ def _unreachable(stderr: str) -> str | None:
     return m.group("url") or m.group("url2") or "an index"
 
 
+def _declared_index(declared, url: str):
+    """The index the project itself names (requirements --extra-index-url, [tool.uv.index]…) that
+    the unreachable URL belongs to, if any."""
+    for index in (declared.indexes if declared is not None else ()):
+        if url.startswith(index.url.rstrip("/")):
+            return index
+    return None
+
+
 def compile_lock(inputs: LockInputs, env: dict[str, str], workdir: Path) -> subprocess.CompletedProcess:
     (workdir / "requirements.in").write_text("\n".join(inputs.requirements) + "\n")
     (workdir / "constraints.txt").write_text("\n".join(inputs.all_constraints) + "\n")
@@ -121,6 +130,11 @@ def lock(plan, declared, *, project_dir: Path, local_wheels: tuple = (), force: 
         url = _unreachable(proc.stderr)
         if url is None:
             raise _explain(proc.stderr, inputs, declared)
+        own = _declared_index(declared, url)
+        if own is not None:   # the project's own index is in every source: trying others cannot help
+            raise PlanError(f"{own.origin}: the project's index {mask_url(own.url)} does not answer",
+                            fix="make it reachable ([net] proxy), or remove that line if what needs it is "
+                                "also on PyPI (for packages only that index has, there is no way round it)")
         msg = f"{mask_url(url)} does not answer" + (f"; the torch family was to come from: {inputs.source.why}"
                                                    if inputs.source else "")
         errors.append(msg)
