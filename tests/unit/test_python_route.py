@@ -62,20 +62,26 @@ def test_a_debian_release_that_ships_the_minor_is_the_cpu_base(py):
     assert f"{route.image}'s apt" in route.why
 
 
+@pytest.mark.parametrize("nvcc", [False, True])
 @pytest.mark.parametrize("py", providable())
-def test_gpu_route_table(py):
-    """CUDA 13.0 allowed: the OS whose apt ships the minor when its tag exists, else the newest
-    OS with a 13.0 tag and a uv-managed CPython there."""
+def test_gpu_route_table(py, nvcc):
+    """CUDA 13.0 allowed: the OS whose apt ships the minor when its tag exists; else without nvcc a
+    Debian slim base that ships it (no download); else the newest OS with a 13.0 tag and a
+    uv-managed CPython there."""
     driver = facts_from_options(nvidia_smi_text=None, driver="580.65.06", compute_caps=["8.9"])
     row = next((r for r in CAT.torch if vkey(r.python_min) <= vkey(py) <= vkey(r.python_max)
                 and any(v.cuda == "13.0" for v in r.variants)), None)
     if row is None:
         pytest.skip(f"no catalogued torch has a CUDA 13.0 wheel for Python {py}")
-    choice = choose(TorchRequest(python=py, torch=row.version, cuda="13.0"), driver)
+    choice = choose(TorchRequest(python=py, torch=row.version, cuda="13.0", flavor="devel" if nvcc else "runtime"),
+                    driver)
     tags = {r.os for r in CAT.tag_rows("13.0")}
     pref = next((r for r in CAT.cuda_os if r.python == py and r.os in tags), None)
     if pref is not None:
         assert choice.base_os == pref.os and choice.python_install == pref.install
+    elif py in DEBIAN and not nvcc:
+        assert (choice.base_image, choice.python_install) == (DEBIAN[py].image, "apt:python3")
+        return
     else:
         newest = max((r.os for r in CAT.cuda_os if r.os in tags), key=lambda o: vkey(o.removeprefix("ubuntu")))
         assert choice.base_os == newest and choice.python_install == f"uv:{CAT.uv_python.row(py).version}"

@@ -107,9 +107,15 @@ CASES = [
     # Python 3.12 -> ubuntu24.04 [images cuda_os_preference 3.12]; 13.0.3-base-ubuntu24.04 exists
     ("py3.12-580", drv("580.65.06", "8.9"), R(python="3.12"), None,
      ("nvidia/cuda:13.0.3-base-ubuntu24.04", "torch==2.14.1+cu130", "13.0", False, None)),
-    # Python 3.13: no nvidia/cuda OS ships it -> the newest OS with a 13.0 tag, uv-managed CPython there
+    # Python 3.13: no nvidia/cuda OS ships it, Debian trixie does -> trixie slim + wheel, nothing to
+    # download [images cpu_base_preference 3.13]; with nvcc: the devel image + uv-managed CPython
     # [images uv_python 3.13; nvidia_cuda_tags 13.0.3 ubuntu24.04]
     ("py3.13-580", drv("580.65.06", "8.9"), R(python="3.13"), None,
+     ("debian:trixie-slim", "torch==2.14.1+cu130", "13.0", False, None)),
+    ("py3.13-580-devel", drv("580.65.06", "8.9"), R(python="3.13", flavor="devel"), None,
+     ("nvidia/cuda:13.0.3-cudnn-devel-ubuntu24.04", "torch==2.14.1+cu130", "13.0", True, None)),
+    # Python 3.14: no OS ships it -> the newest OS with a 13.0 tag, uv-managed CPython there
+    ("py3.14-580", drv("580.65.06", "8.9"), R(python="3.14"), None,
      ("nvidia/cuda:13.0.3-base-ubuntu24.04", "torch==2.14.1+cu130", "13.0", False, None)),
     # registry unreachable: slim base + CUDA wheel, fallback recorded
     ("no-registry", drv("560.35.03", "8.6"), R(), NO,

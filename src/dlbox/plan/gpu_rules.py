@@ -124,12 +124,15 @@ def local_pick(cat, req, wheels, ok_variant: Callable[[TorchRow | None, str], bo
 
 def cuda_tag(cat: Catalog, cuda: str, py: str, nvcc: bool):
     """(image, os, python_install, has_nvcc, why) for an nvidia/cuda tag known to exist, or None.
-    The OS whose apt ships `py` (cuda_os_preference) when its tag exists; else the newest OS with a
-    tag, where uv installs `py` (catalog.pythons.os_route)."""
+    The OS whose apt ships `py` (cuda_os_preference) when its tag exists; else, without nvcc, None
+    when a Debian release ships `py` (the slim Debian base and the CUDA wheel need no download);
+    else the newest OS with a tag, where uv installs `py` (catalog.pythons.os_route)."""
     pref = next((r for r in cat.cuda_os if r.python == py), None)
     tags = cat.tag_rows(cuda)
     row = next((r for r in tags if pref is not None and r.os == pref.os), None)
     install = pref.install if row is not None else None
+    if row is None and not nvcc and any(r.python == py and r.os.startswith("debian-") for r in cat.cpu_bases):
+        return None   # a Debian slim base ships it (no download, bootstrappable); the wheel brings CUDA
     if row is None:
         newest_first = sorted({r.os for r in cat.cuda_os}, key=lambda o: vkey(o.removeprefix("ubuntu")), reverse=True)
         for os_name in newest_first:
