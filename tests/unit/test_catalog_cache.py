@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from dlbox.catalog import _cache_file, validate, validated
+from dlbox.catalog import validate
+from dlbox.catalog.cache import _cache_file, validated
 
 
 @pytest.fixture(autouse=True)

@@ -2,31 +2,23 @@
 
 The JSON files next to this module are the catalog: knowledge as validated data. Every row carries a `source`; rows that are reasoned rather than read carry
 `"status": "inferred"` and say why. `load()` validates all files (pydantic) and returns an
-immutable `Catalog`; callers never touch the JSON directly. What was validated is kept (see
-`validated`), so a run that plans does not pay for validating the same bytes again.
+immutable `Catalog`; callers never touch the JSON directly. What was validated is kept
+(`catalog.cache`), so a run that plans does not pay for validating the same bytes again.
 
 The numbers come from the upstream sources named in each row; nothing here is computed.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import pickle
-import stat
-import sys
 from functools import lru_cache
 from importlib import resources
-from pathlib import Path
-from typing import Callable, TypeVar
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
 # defer_build: a model's validator is built when it first validates, not when dlbox is imported;
 # a run that finds its tables in the cache (see `validated`) never builds one.
 _FROZEN = ConfigDict(frozen=True, extra="forbid", defer_build=True)
-T = TypeVar("T")
 
 
 def vkey(version: str) -> tuple[int, ...]:
@@ -254,66 +246,11 @@ def _read(name: str) -> dict:
     return json.loads(resources.files(__name__).joinpath(name).read_text(encoding="utf-8"))
 
 
-def _cache_file(name: str) -> Path | None:
-    """Where the validated table NAME is kept: the user's cache, keyed by every byte it was made
-    from (this package's JSON and Python, the validator's version), so any change makes a new file."""
-    here = Path(__file__).parent
-    digest = hashlib.sha256(sys.version.encode())
-    try:
-        import pydantic
-
-        digest.update(pydantic.VERSION.encode())
-        for f in sorted([*here.glob("*.json"), *here.glob("*.py"), here.parent / "spec" / "declared" / "catalog.py"]):
-            digest.update(f.name.encode() + f.read_bytes())
-    except OSError:
-        return None
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dlbox" / "catalog"
-    return base / f"{name}-{digest.hexdigest()[:20]}.pickle"
-
-
-def _trusted(path: Path) -> bool:
-    """Only a file this user owns, in a directory this user owns, that nobody else can write."""
-    try:
-        for p in (path.parent, path):
-            st = p.lstat()
-            if st.st_uid != os.geteuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) or stat.S_ISLNK(st.st_mode):
-                return False
-    except OSError:
-        return False
-    return True
-
-
-def validated(name: str, build: Callable[[], T]) -> T:
-    """BUILD() (read and validate a table), or what an earlier run of the same dlbox and the same
-    catalog bytes kept of it. Validation is the cost of every `dlbox plan`'s start-up otherwise
-    (pydantic builds a validator per row model). A missing, stale, foreign or unreadable cache is
-    rebuilt, never trusted; a cache that cannot be written is skipped."""
-    path = _cache_file(name)
-    if path is not None and _trusted(path):
-        try:
-            with path.open("rb") as f:
-                return pickle.load(f)
-        except Exception:  # noqa: BLE001 - any damage means: validate again
-            pass
-    value = build()
-    if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_bytes(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, path)
-            for old in path.parent.glob(f"{name}-*.pickle"):
-                if old != path:
-                    old.unlink(missing_ok=True)
-        except OSError:
-            pass
-    return value
-
-
 @lru_cache(maxsize=1)
 def load() -> Catalog:
-    """Every catalog file, validated (once per catalog version, see `validated`); raise on a bad row."""
+    """Every catalog file, validated (once per catalog version, see catalog.cache); raise on a bad row."""
+    from dlbox.catalog.cache import validated
+
     return validated("catalog", validate)
 
 

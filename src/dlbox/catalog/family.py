@@ -12,7 +12,8 @@ from importlib import resources
 
 from pydantic import BaseModel, ConfigDict
 
-from dlbox.catalog import SourcedRow, validated
+from dlbox.catalog import SourcedRow
+from dlbox.catalog.cache import validated
 
 MEMBERS_WITH_SERIES = ("torchvision", "torchaudio", "torchtext")
 

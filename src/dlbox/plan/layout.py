@@ -6,10 +6,14 @@ Decided once here; the renderers (Dockerfile, devcontainer, compose) and the eng
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from dlbox.plan.model import Plan
+
+class Named(Protocol):
+    """What names an image or a container: a Plan (dlbox.plan.model) has both."""
+
+    project: str
+    project_dir: str
 
 WORKSPACE = "/workspace"
 VENV = "/opt/venv"
@@ -39,22 +43,22 @@ LABEL_DIR = "org.dlbox.project_dir"
 LABEL_RUN = "org.dlbox.run"          # hash of the run options a container was started with
 
 
-def project_key(plan: Plan) -> str:
+def project_key(plan: Named) -> str:
     """A short hash of the project's absolute path: two projects with one directory name in
     different places never share an image or a container (export/deploy would ship the other's code)."""
     return hashlib.sha256(plan.project_dir.encode()).hexdigest()[:8]
 
 
-def container_name(plan: Plan) -> str:
+def container_name(plan: Named) -> str:
     """One long-running container per project directory."""
     return f"dlbox-{plan.project}-{project_key(plan)}"
 
 
-def jupyter_name(plan: Plan) -> str:
+def jupyter_name(plan: Named) -> str:
     return container_name(plan) + "-jupyter"
 
 
-def image_name(plan: Plan) -> str:
+def image_name(plan: Named) -> str:
     """The project's image repository, unique per project path (see project_key); the image's
     labels say which path (LABEL_DIR)."""
     return f"dlbox/{plan.project}-{project_key(plan)}"

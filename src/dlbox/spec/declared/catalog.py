@@ -10,7 +10,8 @@ from importlib import resources
 from packaging.utils import canonicalize_name
 from pydantic import field_validator
 
-from dlbox.catalog import SourcedRow, validated
+from dlbox.catalog import SourcedRow
+from dlbox.catalog.cache import validated
 
 _Row = SourcedRow
 
