@@ -2,7 +2,7 @@
 
 import pytest
 
-from dlbox.catalog import vkey
+from dlbox.catalog import load, vkey
 from dlbox.catalog.pythons import providable
 from dlbox.errors import SpecError
 from dlbox.spec import load_spec
@@ -33,8 +33,16 @@ def test_pyproject(tmp_path):
                                             'dependencies=["torch>=2.4", "transformers"]\n')
     init(tmp_path)
     spec = load_spec(tmp_path)
-    newest = [p for p in providable() if vkey(p) >= (3, 12)][-1]     # the newest, not the lower bound
-    assert spec.env.python == newest and spec.env.pip == ["transformers"]
+    # the newest a base OS ships inside the range, not the lower bound (newer minors are uv-managed)
+    shipped = {r.python for r in load().cpu_bases} | {r.python for r in load().cuda_os}
+    newest = [p for p in providable() if vkey(p) >= (3, 12) and p in shipped][-1]
+    assert spec.env.python == newest and newest != "3.12" and spec.env.pip == ["transformers"]
+
+
+def test_a_range_only_uv_managed_minors_fit_gets_the_newest_of_them(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[project]\nname="x"\nrequires-python=">=3.14"\n')
+    init(tmp_path)
+    assert load_spec(tmp_path).env.python == providable()[-1]
 
 
 def test_refuses_to_overwrite(tmp_path):
@@ -53,11 +61,13 @@ def test_empty_project_gets_defaults(tmp_path):
 def test_requires_python_range_gets_the_newest_not_the_lower_bound(tmp_path):
     (tmp_path / "pyproject.toml").write_text('[project]\nname="x"\nrequires-python=">=3.8"\ndependencies=["numpy"]\n')
     _, d = init(tmp_path)
-    newest = providable()[-1]
+    shipped = {r.python for r in load().cpu_bases} | {r.python for r in load().cuda_os}
+    newest = [p for p in providable() if p in shipped][-1]    # a base OS ships it: nothing to download
     assert load_spec(tmp_path).env.python == newest
-    assert any("newest dlbox provides inside >=3.8 (pyproject.toml:3)" in n for n in d.notes)
+    assert any(f"newest inside >=3.8 (pyproject.toml:3) that a base OS ships" in n
+               and f'python = "{providable()[-1]}"' in n for n in d.notes)
     _, d = init(tmp_path, force=True, prefer_python=("3.11",))      # a local torch wheel for 3.11
-    assert load_spec(tmp_path).env.python == "3.11" and any(f'python = "{newest}"' in n for n in d.notes)
+    assert load_spec(tmp_path).env.python == "3.11" and any(f'python = "{providable()[-1]}"' in n for n in d.notes)
 
 
 def test_python_38_with_old_torch_is_provided_as_declared(tmp_path):

@@ -1,7 +1,8 @@
 """Which CPython dlbox can give a project, and how the image gets it.
 
-The choice: the newest minor inside the project's range, never its lower bound (a project saying
-`requires-python = ">=3.8"` runs on 3.8 *and later*). The routes, best first:
+The choice: the newest minor inside the project's range that a base OS ships, never its lower
+bound (a project saying `requires-python = ">=3.8"` runs on 3.8 *and later*); newer uv-managed
+minors only when the range admits nothing a base ships, or when asked. The routes, best first:
 - the base OS's own apt (images.json os_python): on CPU a Debian release that ships the minor is
   preferred (bullseye 3.9, bookworm 3.11, trixie 3.13), since it needs nothing beyond Debian's
   mirror and dlbox can bootstrap it where no registry answers (engine/bootstrap.py);
@@ -134,8 +135,22 @@ def choose_python(range_spec: str | None, *, where: str = "", torch: str | None 
         return PythonChoice(local[-1], f"python {local[-1]}: inside {range_spec}{where}, and this host has a "
                                        f"torch wheel for it (newest inside the range: {fits[-1]}; set "
                                        f"[env] python = \"{fits[-1]}\" to use it)")
+    # A minor some base OS ships beats a newer uv-managed one: it needs no download at build time
+    # (blocked on many networks), and the newest CPython is the one a project's other wheels
+    # (numba, …) reach last. A range that only uv-managed minors fit still gets the newest of them.
+    shipped = [p for p in fits if p in _shipped(cat)]
+    if shipped and shipped[-1] != fits[-1]:
+        newer = [p for p in fits if vkey(p) > vkey(shipped[-1])]
+        return PythonChoice(shipped[-1], f"python {shipped[-1]}: the newest inside {range_spec}{where} that a base "
+                                         f"OS ships{_how(shipped[-1], cat)} ({', '.join(newer)} also fit, uv-managed: "
+                                         f"set [env] python = \"{newer[-1]}\" to use it)")
     return PythonChoice(fits[-1], f"python {fits[-1]}: the newest dlbox provides inside {range_spec}{where}"
                                   f" (provides {', '.join(pythons)}){_how(fits[-1], cat)}")
+
+
+def _shipped(cat: Catalog) -> set[str]:
+    """Minors a CPU or a CUDA base image ships through its apt (no download at build time)."""
+    return {r.python for r in cat.cpu_bases} | {r.python for r in cat.cuda_os}
 
 
 def _how(py: str, cat: Catalog) -> str:
