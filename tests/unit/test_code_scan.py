@@ -87,3 +87,11 @@ def test_a_readme_cannot_name_a_file_outside_the_project(tmp_path):
     from dlbox.spec.declared import default_requirements
 
     assert default_requirements(tmp_path / "p") is None
+
+
+def test_a_git_requirement_without_egg_counts_as_declaring_its_repository(tmp_path):
+    # tloen/alpaca-lora: git+https://github.com/huggingface/peft.git, and `import peft`
+    write(tmp_path, {"requirements.txt": "torch\ngit+https://github.com/huggingface/peft.git\n",
+                     "finetune.py": "import peft\nimport torch\nimport fire\n"})
+    notes = " ".join(detect(tmp_path).notes)
+    assert "fire" in notes and "peft (" not in notes

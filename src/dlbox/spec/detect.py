@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
 from dlbox.catalog.pythons import choose_python
 from dlbox.errors import SpecError
 from dlbox.spec import SPEC_FILE
@@ -87,7 +89,11 @@ def detect(project: Path, *, prefer_python: tuple[str, ...] = ()) -> Detected:
             d.problems.append("nothing declared and no third-party imports found: add [env] pip = [...] by hand")
         names |= {x.name for x in proposal}
     else:
-        missing = [x for x in declared.imported if x.name not in names and x.name != TORCH]
+        # git+https://github.com/huggingface/peft.git without #egg=: pip learns its name by building
+        # it; the repository's name is a good enough guess to not call `import peft` undeclared
+        guessed = {canonicalize_name(d.url.rstrip("/").rsplit("/", 1)[-1].split("@")[0].removesuffix(".git"))
+                   for d in declared.deps if d.url and not d.name}
+        missing = [x for x in declared.imported if x.name not in names | guessed and x.name != TORCH]
         if missing:
             d.notes.append("imported but not declared (not added): "
                            + ", ".join(f"{x.name} ({x.origin})" for x in missing))
