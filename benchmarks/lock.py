@@ -147,7 +147,11 @@ def main() -> None:
     out = ROOT / "benchmarks" / "results" / "lock.json"
     old = json.loads(out.read_text()) if out.is_file() else {}
     results = {"machine": f"{platform.node()} ({os.cpu_count()} cores, shared)",
-               "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "lock": [], "first_run": []}
+               "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+               "cache": "first_run: the BuildKit layer cache is left as it is (shared machine, never pruned here): "
+                        "base, venv and torch layers are usually warm, a project's own layers may be too; "
+                        "load_before/load_after are os.getloadavg() on 2 shared cores",
+               "lock": [], "first_run": []}
     with tempfile.TemporaryDirectory(prefix="dlbox-bench-lock-") as tmp:
         for name, src, entry in chosen if "--no-lock" not in sys.argv else ():
             d = fresh_copy(src, Path(tmp))
