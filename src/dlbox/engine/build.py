@@ -167,6 +167,11 @@ def _run_client(client: Docker, argv: list[str], env: dict[str, str], *, quiet: 
         said = refusal(text)
         if said:
             raise EngineError(said, detail=text)
+        if "layer does not exist" in text:   # moby/moby#41595: cache names a layer an rmi/prune removed
+            raise EngineError("docker build failed: the engine's build cache names a layer that is gone "
+                              "(images were removed while it was in use)",
+                              fix="docker builder prune -f, then build again (if it persists: restart dockerd)",
+                              detail=text)
         raise EngineError("docker build failed" + (f": {text.strip().splitlines()[-1]}" if text.strip() else
                                                    " (see the output above)"), detail=text)
     return (stderr or b"").decode(errors="replace")
