@@ -102,3 +102,24 @@ def test_gpu_server_lock_from_this_cpu_machine(tmp_path):
     text = gpu_lock.read_text()
     assert "\ntorch==2.14" in text and "nvidia-cuda-runtime" in text
     assert "torch==2.13.0+cpu" in (d / "dlbox-cpu.lock").read_text()
+
+
+def test_uv_project_keeps_the_versions_of_its_own_uv_lock(tmp_path):
+    """A uv project's uv.lock pins are preferred (uv keeps an output file's pins): numpy stays at
+    the version the project locked for this Python, not today's newest; the torch family stays the plan's."""
+    d = tmp_path / "uvproj"
+    d.mkdir()
+    (d / "pyproject.toml").write_text('[project]\nname = "uvproj"\nversion = "0.1"\nrequires-python = ">=3.10"\n'
+                                      'dependencies = ["numpy>=1.26"]\n[tool.uv]\npackage = false\n')
+    (d / "uv.lock").write_text(
+        'version = 1\nrequires-python = ">=3.10"\n'
+        '[[package]]\nname = "numpy"\nversion = "1.26.4"\nsource = { registry = "https://pypi.org/simple" }\n'
+        'resolution-markers = ["python_full_version >= \'3.11\'"]\n'
+        '[[package]]\nname = "numpy"\nversion = "1.26.0"\nsource = { registry = "https://pypi.org/simple" }\n'
+        'resolution-markers = ["python_full_version < \'3.11\'"]\n'
+        '[[package]]\nname = "uvproj"\nversion = "0.1"\nsource = { virtual = "." }\n')
+    (d / "dlbox.toml").write_text('[env]\npython = "3.11"\ntorch = "none"\n')
+    proc = dlbox("lock", str(d))
+    assert proc.returncode == 0, proc.stderr
+    text = (d / "dlbox-cpu.lock").read_text()
+    assert "\nnumpy==1.26.4" in text and "uv.lock: the project's 1 locked versions are preferred" in text

@@ -208,3 +208,18 @@ def test_old_gradio_pin_gets_the_caps_it_never_declared(tmp_path):
     assert dependency_caps((dep("gradio", "gradio>=4", 1, specifier=">=4"),)) == ([], []), "only pins"
     inputs = lock_inputs(cpu_plan(tmp_path, declared(space)), declared(space), None, project_dir=tmp_path)
     assert "huggingface-hub<1" in inputs.constraints and any("HfFolder" in n for n in inputs.notes)
+
+
+def test_uv_lock_versions_become_preferences_for_the_plans_python():
+    from dlbox.plan.lock import uv_lock_preferences
+    from dlbox.spec.declared import Declared, LockedPackage, UvLock
+
+    reg = "registry:https://pypi.org/simple"
+    lock = UvLock("uv.lock", ">=3.10", (
+        LockedPackage("numpy", "2.2.6", reg, ("python_full_version < '3.11'",)),
+        LockedPackage("numpy", "2.4.6", reg, ("python_full_version == '3.11.*'",)),
+        LockedPackage("torch", "2.9.0", reg), LockedPackage("tqdm", "4.67.1", reg),
+        LockedPackage("demo", "0.1.0", "virtual:.")))
+    prefs = uv_lock_preferences(Declared(lock=lock), python="3.11", skip={"torch"})
+    assert prefs == ("numpy==2.4.6", "tqdm==4.67.1")
+    assert uv_lock_preferences(Declared(), python="3.11", skip=set()) == ()

@@ -97,6 +97,8 @@ def _declared_index(declared, url: str):
 def compile_lock(inputs: LockInputs, env: dict[str, str], workdir: Path) -> subprocess.CompletedProcess:
     (workdir / "requirements.in").write_text("\n".join(inputs.requirements) + "\n")
     (workdir / "constraints.txt").write_text("\n".join(inputs.all_constraints) + "\n")
+    if inputs.preferences:   # uv prefers the pins already in its output file (the project's uv.lock)
+        (workdir / "lock.txt").write_text("\n".join(inputs.preferences) + "\n")
     argv = [uv.find_uv_bin(), "pip", "compile", "requirements.in", "-c", "constraints.txt", "--generate-hashes",
             "--emit-index-annotation", "--no-header", "--quiet", "--output-file", "lock.txt", *inputs.uv_args()]
     try:

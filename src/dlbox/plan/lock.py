@@ -60,6 +60,7 @@ class LockInputs:
     source: Source | None
     notes: tuple[str, ...] = ()
     excludes: tuple[str, ...] = ()    # local wheels of another build ("torch!=2.13.0+cpu"): host-specific, not hashed
+    preferences: tuple[str, ...] = ()  # the project's own uv.lock versions ("numpy==2.2.6"): preferred, not required
 
     @property
     def all_constraints(self) -> tuple[str, ...]:
@@ -72,6 +73,8 @@ class LockInputs:
         data = {"format": FORMAT, "requirements": sorted(self.requirements), "constraints": sorted(self.constraints),
                 "python": self.python, "platform": self.platform,
                 "source": self.source.variant if self.source else None}
+        if self.preferences:
+            data["preferences"] = sorted(self.preferences)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
     def uv_args(self) -> list[str]:
@@ -193,9 +196,39 @@ def lock_inputs(plan, declared, source: Source | None, *, project_dir: Path, loc
             loc = str((project_dir / loc).resolve())
         if loc not in links:
             links.append(loc)
+    prefs = uv_lock_preferences(declared, python=plan.choice.python, skip=set(pins) | set(FAMILY))
+    if prefs:
+        notes.append(f"uv.lock: the project's {len(prefs)} locked versions are preferred (the torch family is the plan's)")
     return LockInputs(tuple(dict.fromkeys(reqs)), tuple(dict.fromkeys(constraints)), index, tuple(extra),
                       tuple(links), plan.choice.python, python_platform(b.base_os), source, tuple(notes),
-                      tuple(dict.fromkeys(excludes)))
+                      tuple(dict.fromkeys(excludes)), prefs)
+
+
+def uv_lock_preferences(declared, *, python: str, skip: set[str]) -> tuple[str, ...]:
+    """The versions of the project's uv.lock, as `uv pip compile` preferences (it keeps the pins of an
+    existing output file unless they conflict): a uv project gets the versions it locked itself, not
+    whatever PyPI has today. Registry packages, the version whose resolution-markers fit the plan's
+    Python on linux x86_64 (uv forks by Python); the torch family is the plan's."""
+    from packaging.markers import InvalidMarker, Marker
+
+    lock = getattr(declared, "lock", None)
+    if lock is None:
+        return ()
+    env = {"python_version": python, "python_full_version": f"{python}.0", "sys_platform": "linux",
+           "platform_system": "Linux", "platform_machine": "x86_64", "os_name": "posix",
+           "implementation_name": "cpython", "platform_python_implementation": "CPython"}
+
+    def fits(markers: tuple[str, ...]) -> bool:
+        try:
+            return not markers or any(Marker(m).evaluate(env) for m in markers)
+        except InvalidMarker:
+            return False
+
+    versions: dict[str, set[str]] = {}
+    for p in lock.packages:
+        if p.version and p.source.startswith("registry:") and p.name not in skip and fits(p.markers):
+            versions.setdefault(p.name, set()).add(p.version)
+    return tuple(sorted(f"{n}=={next(iter(v))}" for n, v in versions.items() if len(v) == 1))
 
 
 # -- the lock file ------------------------------------------------------------------------------

@@ -118,6 +118,7 @@ class LockedPackage:
     name: str
     version: str | None
     source: str                  # "registry:URL" | "git:URL" | "editable:." | "virtual:." | "path:…" | "url:…"
+    markers: tuple[str, ...] = ()  # uv's resolution-markers: the environments this version is for (none: all)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,9 @@ def read_uv_lock(project: Path, out: Collector) -> None:
             raise SpecError(f"{name}: a [[package]] without a name", fix="regenerate it with `uv lock`")
         src = p.get("source") or {}
         kind = next((k for k in _SOURCE_KEYS if k in src), None)
+        markers = p.get("resolution-markers") or ()
         locked.append(LockedPackage(name=canonicalize_name(p["name"]), version=p.get("version"),
-                                    source=f"{kind}:{src[kind]}" if kind else ""))
+                                    source=f"{kind}:{src[kind]}" if kind else "",
+                                    markers=tuple(m for m in markers if isinstance(m, str))))
     out.lock = UvLock(file=name, requires_python=data.get("requires-python"), packages=tuple(locked))
     out.notes.append(f"{name}: {len(locked)} locked packages (lock version {data.get('version', '?')})")
