@@ -265,3 +265,26 @@ def test_deploy_without_store_access_uses_docker_save(images, env, monkeypatch):
     r = deploy_mod.deploy(LOCAL, images["v2"], REMOTE)
     assert r.layers_sent == 2 and r.bytes_sent < 3_200_000
     assert RDOCKER.run(["run", "--rm", images["v2"], "cat", "/token"]).stdout.decode().strip() == "two"
+
+
+def test_deploy_falls_back_to_docker_save_when_the_store_gives_wrong_bytes(images, env, monkeypatch):
+    """The server's hash is the only check of what the store reader produced: a layer it rejects
+    is read again with `docker save` and the deploy still succeeds."""
+    from dlbox.ship import deploy as deploy_mod
+    from dlbox.ship import layers
+
+    for k in ("DLBOX_SSH_CONFIG", "DLBOX_REMOTE_STAGING"):
+        monkeypatch.setenv(k, env[k])
+    real = layers.FastReader.stream
+
+    def flipped(self, chain_id):
+        for i, chunk in enumerate(real(self, chain_id)):
+            yield bytes([chunk[0] ^ 1]) + chunk[1:] if i == 0 else chunk
+
+    monkeypatch.setattr(layers.FastReader, "stream", flipped)
+    _ensure_remote_base()
+    _rm_remote(images["v2"])
+    notes: list[str] = []
+    r = deploy_mod.deploy(LOCAL, images["v2"], REMOTE, say=notes.append)
+    assert r.layers_sent == 2 and any("docker save" in n for n in notes), notes
+    assert RDOCKER.run(["run", "--rm", images["v2"], "cat", "/token"]).stdout.decode().strip() == "two"

@@ -130,6 +130,8 @@ def _deploy(docker, image, ref, tags, target, cp, say, meter, t0) -> DeployResul
     missing = list(dict.fromkeys(image.diff_ids[k:]))
     say(f"{target} has {k} of {len(image.diff_ids)} layers; sending {len(missing)}")
     source = LayerSource(docker, image, set(missing), say)
+    if source.fast:     # the tar sizes read above (the tar-split records), not read twice
+        source.sizes.update({d: n for d, n in zip(image.diff_ids, sizes_known) if n is not None})
     tally = Tally()
     try:
         choice = codec.choose_for_deploy(target, cp, source, missing, remote, say)
