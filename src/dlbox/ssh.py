@@ -74,11 +74,49 @@ def base_options(*, control_path: str | None = None) -> list[str]:
 
 
 def ssh_argv(target: Target, command: str, *, control_path: str | None = None) -> list[str]:
-    """`ssh [opts] [-p PORT] DEST -- COMMAND` (COMMAND is run by the server's login shell)."""
+    """`ssh [opts] [-p PORT] DEST -- COMMAND` (COMMAND is run by the server's login shell).
+    With CONTROL_PATH (a deploy's shared connection, which carries the layers) the ciphers the
+    user's config allows are reordered for bulk data (`bulk_ciphers`)."""
     argv = [ssh_binary()] + base_options(control_path=control_path)
+    if control_path:
+        argv += bulk_ciphers(target)
     if target.port:
         argv += ["-p", str(target.port)]
     return argv + ["--", target.destination, command]
+
+
+_BULK: dict[Target, list[str]] = {}
+
+
+def _cpu_has_aes() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return any(ln.startswith(("flags", "Features")) and " aes" in ln for ln in f)
+    except OSError:
+        return False
+
+
+def bulk_ciphers(target: Target) -> list[str]:
+    """`-o Ciphers=…`: the ciphers `ssh -G` says this host may use, AES-GCM first where the CPU
+    has AES instructions. ssh's default puts chacha20-poly1305 first, which costs about twice the
+    CPU per byte of AES-GCM with AES-NI (0.76 GB: 2.5 s against 1.35 s client, 2.9 against 1.75 s
+    server); on a 1 Gbit/s deploy the CPU, not the link, is the limit. Only the order changes:
+    a cipher the user's config leaves out is never added."""
+    if target not in _BULK:
+        _BULK[target] = []
+        if _cpu_has_aes():
+            argv = [ssh_binary()] + base_options() + (["-p", str(target.port)] if target.port else [])
+            try:
+                out = subprocess.run(argv + ["-G", target.destination], capture_output=True, text=True,
+                                     timeout=10).stdout
+            except (OSError, subprocess.TimeoutExpired):
+                out = ""
+            allowed = next((ln.split(None, 1)[1].strip().split(",") for ln in out.splitlines()
+                            if ln.lower().startswith("ciphers ")), [])
+            gcm = [c for c in allowed if c.startswith("aes") and c.endswith("gcm@openssh.com")]
+            if gcm and allowed[: len(gcm)] != gcm:
+                _BULK[target] = ["-o", "Ciphers=" + ",".join(gcm + [c for c in allowed if c not in gcm])]
+    return _BULK[target]
 
 
 def explain_failure(target: Target, returncode: int, stderr: str) -> HostError | None:

@@ -50,6 +50,29 @@ def test_ssh_argv_batch_timeout_config_port(monkeypatch):
     assert argv[-5:] == ["-p", "2200", "--", "u@h", "true"]
 
 
+@pytest.mark.parametrize("config,want", [
+    ("", "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr,"),
+    ("Ciphers aes256-ctr,aes128-gcm@openssh.com\n", "aes128-gcm@openssh.com,aes256-ctr"),
+    ("Ciphers aes128-gcm@openssh.com,chacha20-poly1305@openssh.com\n", None),   # already first: as is
+    ("Ciphers chacha20-poly1305@openssh.com\n", None),                           # no AES allowed: as is
+])
+def test_deploy_connections_put_aes_gcm_first_among_the_ciphers_the_config_allows(monkeypatch, tmp_path,
+                                                                                   config, want):
+    if not ssh.shutil.which("ssh"):
+        pytest.skip("no ssh client")
+    (tmp_path / "cfg").write_text(config)
+    monkeypatch.setenv("DLBOX_SSH_CONFIG", str(tmp_path / "cfg"))
+    monkeypatch.setattr(ssh, "_cpu_has_aes", lambda: True)
+    monkeypatch.setattr(ssh, "_BULK", {})
+    opts = ssh.bulk_ciphers(ssh.Target.parse("u@h"))
+    assert (opts[1][len("Ciphers="):].startswith(want) if want else opts == []), opts
+    plain = ssh.ssh_argv(ssh.Target.parse("u@h"), "true")
+    assert not any(o.startswith("Ciphers=") for o in plain), "only a deploy's shared connection"
+    monkeypatch.setattr(ssh, "_cpu_has_aes", lambda: False)
+    monkeypatch.setattr(ssh, "_BULK", {})
+    assert ssh.bulk_ciphers(ssh.Target.parse("u@h")) == []
+
+
 def test_ssh_argv_plain_without_config(monkeypatch):
     monkeypatch.delenv("DLBOX_SSH_CONFIG", raising=False)
     argv = ssh.ssh_argv(ssh.Target.parse("h"), "true")
