@@ -152,15 +152,17 @@ def choose_for_deploy(target: ssh.Target, cp: str, source: "LayerSource", missin
 
 def measure_link(target: ssh.Target, cp: str) -> float:
     """Bytes/s to the server over this deploy's ssh connection: incompressible bytes streamed for
-    about LINK_PROBE_S, timed until the server has read them all, less an empty session's cost."""
-    t0 = time.monotonic()
-    ssh.run(target, "cat > /dev/null", input=b"", control_path=cp, timeout=60)
-    empty = time.monotonic() - t0
+    about LINK_PROBE_S, timed from the moment the server's side answered (the session's start
+    is not the link) until it has read them all."""
     block = os.urandom(1 << 20)   # ssh's zlib window is 32 kB: a repeated 1 MB block stays incompressible
-    proc = ssh.popen(target, "cat > /dev/null", control_path=cp, stdin=subprocess.PIPE,
-                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = ssh.popen(target, "head -c 1 >/dev/null; echo go; cat >/dev/null", control_path=cp,
+                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     n, t0 = 0, time.monotonic()
     try:
+        proc.stdin.write(b"g")
+        proc.stdin.flush()
+        proc.stdout.readline()
+        t0 = time.monotonic()
         while time.monotonic() - t0 < LINK_PROBE_S and n < LINK_PROBE_MAX:
             proc.stdin.write(block)
             n += len(block)
@@ -172,4 +174,4 @@ def measure_link(target: ssh.Target, cp: str) -> float:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-    return n / max(time.monotonic() - t0 - empty, 1e-3)
+    return n / max(time.monotonic() - t0, 1e-3)
