@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shlex
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -104,18 +105,28 @@ def deploy(docker: Docker, ref: str, target_text: str, *, say: Say = lambda _m: 
                           fix="dlbox build --bake   (or docker pull / docker images to find the name)")
     tags = tags_for(image, ref)
     cp = _control_path(target)
+    # the layer tar sizes (read from tar-split records: ~1 s for a 1 GB image) while ssh connects and probes
+    sizes: list[int | None] = []
+    reading = threading.Thread(target=lambda: sizes.extend(_tar_sizes(docker, image)), daemon=True)
+    reading.start()
     try:
         with StagingLock(target, cp, staging_dir(), say):     # one deploy at a time (ship/staging.py)
-            return _deploy(docker, image, ref, tags, target, cp, say, meter, t0)
+            return _deploy(docker, image, ref, tags, target, cp, say, meter, t0, reading, sizes)
     finally:
         ssh.close_master(target, cp)
 
 
-def _deploy(docker, image, ref, tags, target, cp, say, meter, t0) -> DeployResult:
+def _tar_sizes(docker: Docker, image: ImageFacts) -> list[int | None]:
+    fast = FastReader(docker)
+    return [fast.tar_size(c) if fast.available else None for c in chain_ids(image.diff_ids)]
+
+
+def _deploy(docker, image, ref, tags, target, cp, say, meter, t0, reading, sizes_known) -> DeployResult:
     remote = probe(target, cp)
     t_probe = time.monotonic()
-    fast_sizes = FastReader(docker)
-    sizes_known = [fast_sizes.tar_size(c) if fast_sizes.available else None for c in chain_ids(image.diff_ids)]
+    reading.join()
+    if len(sizes_known) != len(image.diff_ids):    # the reading thread failed: sizes come from the source
+        sizes_known[:] = [None] * len(image.diff_ids)
     result = DeployResult(image=ref, target=str(target), image_id=image.id,
                           image_bytes=sum(s or 0 for s in sizes_known) or image.size,
                           layers_total=len(image.diff_ids))

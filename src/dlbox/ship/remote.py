@@ -84,13 +84,15 @@ def send_script(hex_id: str, size: int, compressed: bool = False, fresh: bool = 
     earlier part): the sha256 is taken while the bytes arrive, not by reading the file again.
     A write error that says the disk is full is reported as DLBOX:write-failed."""
     d = staging_dir()
-    decode = "zstd -dc" if compressed else "cat"
-    sink = '| tee -a "$P" | $HS > "$H"' if fresh else '>> "$P"'
+    if fresh:   # uncompressed: tee reads stdin itself (one pipe less per byte than `cat | tee`)
+        pipeline = ("zstd -dc | " if compressed else "") + 'tee -a "$P" | $HS > "$H"'
+    else:
+        pipeline = ("zstd -dc" if compressed else "cat") + ' >> "$P"'
     return f"""D={d}; P="$D/{hex_id}.tar.part"; H="$P.sha256"
 mkdir -p "$D" || exit 70
 {HASHER}
 rm -f "$H"
-err=$( {{ {decode} {sink}; }} 2>&1 )
+err=$( {{ {pipeline}; }} 2>&1 )
 case "$err" in *"No space"*|*"quota"*|*"Quota"*|*"Permission denied"*|*"Read-only"*)
   rm -f "$H"; echo "DLBOX:write-failed $err"; exit 71;; esac
 s=$(wc -c < "$P")
