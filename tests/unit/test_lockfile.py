@@ -199,19 +199,20 @@ def test_local_wheel_of_another_build_is_kept_out_of_the_install(tmp_path):
 def test_old_gradio_pin_gets_the_caps_it_never_declared(tmp_path):
     """tests/projects/gradio-app (a Space on gradio 4.44.1) failed unedited: today's huggingface_hub
     1.x removed HfFolder, which gradio 4 imports; pydantic 2.11+ breaks its API info."""
-    from dlbox.plan.lock import dependency_caps
+    from dlbox.plan.project_pins import dependency_caps
 
     space = dep("gradio", "gradio==4.44.1", 3, specifier="==4.44.1", origin="README.md:3")
     caps, notes = dependency_caps((space, dep("gradio", "gradio==4.44.1", 1, specifier="==4.44.1")))
     assert caps == ["huggingface-hub<1", "pydantic<2.11"] and "README.md:3" in notes[0]
     assert dependency_caps((dep("gradio", "gradio==5.49.1", 1, specifier="==5.49.1"),)) == ([], [])
-    assert dependency_caps((dep("gradio", "gradio>=4", 1, specifier=">=4"),)) == ([], []), "only pins"
+    assert dependency_caps((dep("gradio", "gradio>=4", 1, specifier=">=4"),)) == ([], []), "may resolve to 5"
+    assert dependency_caps((dep("gradio", "gradio<5,>=4", 1, specifier="<5,>=4"),))[0] == caps, "an upper bound"
     inputs = lock_inputs(cpu_plan(tmp_path, declared(space)), declared(space), None, project_dir=tmp_path)
     assert "huggingface-hub<1" in inputs.constraints and any("HfFolder" in n for n in inputs.notes)
 
 
 def test_uv_lock_versions_become_preferences_for_the_plans_python():
-    from dlbox.plan.lock import uv_lock_preferences
+    from dlbox.plan.project_pins import uv_lock_preferences
     from dlbox.spec.declared import Declared, LockedPackage, UvLock
 
     reg = "registry:https://pypi.org/simple"

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from dlbox.plan.project_pins import dependency_caps, uv_lock_preferences
 from dlbox.plan.torch_family import FAMILY, Source
 from dlbox.redact import mask_secrets, mask_url
 
@@ -99,34 +100,6 @@ def _project_requirement(d) -> tuple[str | None, str | None]:
     return None, f"{d.origin}: an unnamed requirement dlbox cannot lock; left out"
 
 
-def dependency_caps(deps) -> tuple[list[str], list[str]]:
-    """Constraints (and notes) from catalog/dep_caps.json for dependencies pinned to an old release
-    that needs an upper bound it never declared: gradio==4.44.1 resolves today to huggingface_hub
-    1.x, which removed what gradio 4 imports. Only exact pins (==, ===, ~=) are matched."""
-    from packaging.specifiers import SpecifierSet
-
-    from dlbox.spec.declared.catalog import cap_rows
-
-    caps: list[str] = []
-    notes: list[str] = []
-    for d in deps:
-        pin = _pinned_version(d.specifier)
-        for row in cap_rows() if pin else ():
-            if row.package == d.name and row.cap not in caps and SpecifierSet(row.versions).contains(pin, prereleases=True):
-                caps.append(row.cap)
-                notes.append(f"{d.origin}: {d.name} {pin} needs {row.cap}: {row.reason} [dep_caps.json]")
-    return caps, notes
-
-
-def _pinned_version(specifier: str) -> str | None:
-    for part in specifier.split(","):
-        part = part.strip()
-        for op in ("===", "==", "~="):
-            if part.startswith(op):
-                return part[len(op):].strip().removesuffix(".*").split("+", 1)[0]
-    return None
-
-
 def wheel_excludes(local_wheels: tuple, source: Source | None) -> tuple[str, ...]:
     """Local wheels of another build must not stand in for the planned one: 2.13.0+cpu satisfies
     torch==2.13.0 (PEP 440 ignores the local label), so with the host's find_links mounted the
@@ -202,33 +175,6 @@ def lock_inputs(plan, declared, source: Source | None, *, project_dir: Path, loc
     return LockInputs(tuple(dict.fromkeys(reqs)), tuple(dict.fromkeys(constraints)), index, tuple(extra),
                       tuple(links), plan.choice.python, python_platform(b.base_os), source, tuple(notes),
                       tuple(dict.fromkeys(excludes)), prefs)
-
-
-def uv_lock_preferences(declared, *, python: str, skip: set[str]) -> tuple[str, ...]:
-    """The versions of the project's uv.lock, as `uv pip compile` preferences (it keeps the pins of an
-    existing output file unless they conflict): a uv project gets the versions it locked itself, not
-    whatever PyPI has today. Registry packages, the version whose resolution-markers fit the plan's
-    Python on linux x86_64 (uv forks by Python); the torch family is the plan's."""
-    from packaging.markers import InvalidMarker, Marker
-
-    lock = getattr(declared, "lock", None)
-    if lock is None:
-        return ()
-    env = {"python_version": python, "python_full_version": f"{python}.0", "sys_platform": "linux",
-           "platform_system": "Linux", "platform_machine": "x86_64", "os_name": "posix",
-           "implementation_name": "cpython", "platform_python_implementation": "CPython"}
-
-    def fits(markers: tuple[str, ...]) -> bool:
-        try:
-            return not markers or any(Marker(m).evaluate(env) for m in markers)
-        except InvalidMarker:
-            return False
-
-    versions: dict[str, set[str]] = {}
-    for p in lock.packages:
-        if p.version and p.source.startswith("registry:") and p.name not in skip and fits(p.markers):
-            versions.setdefault(p.name, set()).add(p.version)
-    return tuple(sorted(f"{n}=={next(iter(v))}" for n, v in versions.items() if len(v) == 1))
 
 
 # -- the lock file ------------------------------------------------------------------------------
