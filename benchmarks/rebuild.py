@@ -101,7 +101,7 @@ def baseline_build(base: Path, no_cache: bool = False) -> float:
 
 
 def dlbox_cold_own_path(ours: Path) -> dict:
-    """`dlbox build`'s own build, with --no-cache added (see the module doc)."""
+    """`dlbox build`'s own build, with --no-cache added (see the module doc); best of two."""
     sys.path.insert(0, str(ROOT / "src"))
     from dlbox import workflow
     from dlbox.engine import build as engine_build
@@ -120,25 +120,32 @@ def dlbox_cold_own_path(ours: Path) -> dict:
         return real_run(docker, argv, env, quiet=True, **k)
 
     engine_build.build_argv, engine_build.run_build = cold_argv, logged_run
+    totals, logs = [], []
     try:
-        t0 = time.perf_counter()
-        engine_build.build(Docker(), plan, progress="plain", quiet=True, force=True)
-        total = time.perf_counter() - t0
+        for _ in range(2):   # the first run warms the uv and apt cache mounts (the limit, too, is best of two)
+            log.clear()
+            t0 = time.perf_counter()
+            engine_build.build(Docker(), plan, progress="plain", quiet=True, force=True)
+            totals.append(time.perf_counter() - t0)
+            logs.append("".join(log))
     finally:
         engine_build.build_argv, engine_build.run_build = real_argv, real_run
+    best = min(range(2), key=totals.__getitem__)
+    total, log = totals[best], [logs[best]]
     text = "".join(log)
+    (WORK / "cold-build.log").write_text(text)   # the plain progress, for a closer look at each step
     done = {m[1]: float(m[2]) for m in re.finditer(r"^#(\d+) DONE ([0-9.]+)s", text, re.M)}
     steps: dict[str, float] = {}
     for m in re.finditer(r"^#(\d+) \[([^\]]*)\] (.*)$", text, re.M):
         body = m[3]
         kind = ("apt (python)" if "apt-get" in body and "dlbox-shared" in m[2] else
                 "venv+torch" if "-m venv" in body else "project deps" if "lock.txt" in body or "requirements" in body
-                else "user, entrypoint, labels")
+                else "other steps (stubs, entrypoint, user)")
         if m[1] in done:
             steps[kind] = round(steps.get(kind, 0.0) + done[m[1]], 2)
     export = re.search(r"^#(\d+) exporting to image", text, re.M)
     steps["export"] = done.get(export[1], 0.0) if export else 0.0
-    return {"seconds": round(total, 2), "steps_s": steps}
+    return {"seconds": round(total, 2), "steps_s": steps, "both_runs_s": [round(t, 2) for t in totals]}
 
 
 def lock_unpack(ours: Path) -> float:
