@@ -18,13 +18,20 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Protocol
 
 from dlbox import ssh
 
 if TYPE_CHECKING:
     from dlbox.ship.remote import RemoteState
-    from dlbox.ship.send import LayerSource
+
+
+class Layers(Protocol):
+    """What the codec choice reads of the layers to send (ship.send.LayerSource has it)."""
+
+    def size(self, diff_id: str) -> int: ...
+
+    def stream(self, diff_id: str) -> Iterator[bytes]: ...
 
 LEVELS = (1, 3)
 SLOW_LINK_LEVEL, SLOW_LINK_BPS = 6, 4e6   # level 6 only pays on links under ~32 Mbit/s
@@ -129,7 +136,7 @@ def compressed(chunks: Iterator[bytes], level: int, on_raw: Callable[[int], None
         raise OSError(f"zstd exited with status {proc.returncode}")
 
 
-def choose_for_deploy(target: ssh.Target, cp: str, source: "LayerSource", missing: list[str],
+def choose_for_deploy(target: ssh.Target, cp: str, source: Layers, missing: list[str],
                       remote: "RemoteState", say: Callable[[str], None]) -> Choice:
     """zstd at the level the measured link and CPU favour; DLBOX_SHIP_CODEC=none | zstd:LEVEL |
     auto overrides (benchmarks compare them)."""
