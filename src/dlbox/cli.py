@@ -7,7 +7,6 @@ lazily, so `dlbox --help` stays fast. Expected failures
 
 from __future__ import annotations
 
-import importlib
 import os
 import signal
 import sys
@@ -46,9 +45,35 @@ def build_app(groups: tuple[str, ...] = tuple(GROUPS)) -> typer.Typer:
         rich_markup_mode=None,
     )
     for group in groups:
-        importlib.import_module(f"dlbox.commands.{group}").register(app)
+        _group(group).register(app)
     _plain_help(app)
     return app
+
+
+def _group(name: str):
+    """The module of verb group NAME, imported when one of its verbs runs (or for --help)."""
+    match name:
+        case "core":
+            from dlbox.commands import core as group
+        case "container":
+            from dlbox.commands import container as group
+        case "catalog":
+            from dlbox.commands import catalog as group
+        case "doctor":
+            from dlbox.commands import doctor as group
+        case "ship":
+            from dlbox.commands import ship as group
+        case "apps":
+            from dlbox.commands import apps as group
+        case "cluster":
+            from dlbox.commands import cluster as group
+        case "k8s":
+            from dlbox.commands import k8s as group
+        case "lifecycle":
+            from dlbox.commands import lifecycle as group
+        case _:
+            raise KeyError(name)
+    return group
 
 
 def groups_for(args: list[str]) -> tuple[str, ...]:
