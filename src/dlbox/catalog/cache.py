@@ -9,15 +9,18 @@ import os
 import pickle
 import stat
 import sys
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, TypeVar
 
 T = TypeVar("T")
 
 
-def _cache_file(name: str) -> Path | None:
-    """Where the validated table NAME is kept: the user's cache, keyed by every byte it was made
-    from (this package's JSON and Python, the validator's version), so any change makes a new file."""
+@lru_cache(maxsize=1)
+def _digest() -> str | None:
+    """The catalog's version: every byte the tables are made from (this package's JSON and Python,
+    the row models of spec.declared.catalog) and the validator's version. Read once per process:
+    every table's cache file is keyed by it."""
     here = Path(__file__).parent
     digest = hashlib.sha256(sys.version.encode())
     try:
@@ -28,8 +31,17 @@ def _cache_file(name: str) -> Path | None:
             digest.update(f.name.encode() + f.read_bytes())
     except OSError:
         return None
+    return digest.hexdigest()[:20]
+
+
+def _cache_file(name: str) -> Path | None:
+    """Where the validated table NAME is kept: the user's cache, under the catalog's version, so any
+    change to what it was made from makes a new file."""
+    digest = _digest()
+    if digest is None:
+        return None
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dlbox" / "catalog"
-    return base / f"{name}-{digest.hexdigest()[:20]}.pickle"
+    return base / f"{name}-{digest}.pickle"
 
 
 def _trusted(path: Path) -> bool:
