@@ -76,7 +76,7 @@ def detect(project: Path, *, prefer_python: tuple[str, ...] = ()) -> Detected:
     names = set(declared.names())
     # a package that installs itself but lists no dependency (install_requires=[]) declares
     # nothing about its environment either: its imports are the proposal
-    nothing = declared.empty or (not any(x.group is None for x in declared.deps) and not declared.lock)
+    nothing = not declared.lock and not any(x.group is None for x in declared.deps)
     if nothing:
         proposal = [x for x in declared.imported]
         d.proposed = bool(proposal)
