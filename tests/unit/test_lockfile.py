@@ -224,3 +224,20 @@ def test_uv_lock_versions_become_preferences_for_the_plans_python():
     prefs = uv_lock_preferences(Declared(lock=lock), python="3.11", skip={"torch"})
     assert prefs == ("numpy==2.4.6", "tqdm==4.67.1")
     assert uv_lock_preferences(Declared(), python="3.11", skip=set()) == ()
+
+
+def test_an_unanswering_index_is_the_projects_only_when_the_resolution_searched_it(tmp_path):
+    from dlbox.engine.lockfile import _declared_index
+    from dlbox.plan.lock import LockInputs
+    from dlbox.spec.declared import read_declared
+
+    (tmp_path / "requirements.txt").write_text("--extra-index-url https://pypi.nvidia.com\n"
+                                               "--extra-index-url https://download.pytorch.org/whl/cpu\nnumpy\n")
+    declared = read_declared(tmp_path)
+    inputs = LockInputs(requirements=("numpy",), constraints=(), index_url=None,
+                        extra_index_urls=("https://pypi.nvidia.com",), find_links=(), python="3.11",
+                        platform="x86_64-manylinux_2_36", source=None)
+    own = _declared_index(declared, inputs, "https://pypi.nvidia.com/numpy/")
+    assert own is not None and str(own.origin) == "requirements.txt:1"
+    # the project's PyTorch index is replaced by the plan's torch source: not the project's to blame
+    assert _declared_index(declared, inputs, "https://download.pytorch.org/whl/cpu/torch/") is None

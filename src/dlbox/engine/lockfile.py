@@ -85,11 +85,13 @@ def _unreachable(stderr: str) -> str | None:
     return m.group("url") or m.group("url2") or "an index"
 
 
-def _declared_index(declared, url: str):
+def _declared_index(declared, inputs: LockInputs, url: str):
     """The index the project itself names (requirements --extra-index-url, [tool.uv.index]…) that
-    the unreachable URL belongs to, if any."""
+    the unreachable URL belongs to, if this resolution searched it (the plan replaces a project's
+    PyTorch index with its own torch source, and [net] pip_index replaces a primary one)."""
+    searched = {u.rstrip("/") for u in (inputs.index_url, *inputs.extra_index_urls) if u}
     for index in (declared.indexes if declared is not None else ()):
-        if url.startswith(index.url.rstrip("/")):
+        if index.url.rstrip("/") in searched and url.startswith(index.url.rstrip("/")):
             return index
     return None
 
@@ -132,7 +134,7 @@ def lock(plan, declared, *, project_dir: Path, local_wheels: tuple = (), force: 
         url = _unreachable(proc.stderr)
         if url is None:
             raise _explain(proc.stderr, inputs, declared)
-        own = _declared_index(declared, url)
+        own = _declared_index(declared, inputs, url)
         if own is not None:   # the project's own index is in every source: trying others cannot help
             raise PlanError(f"{own.origin}: the project's index {mask_url(own.url)} does not answer",
                             fix="make it reachable ([net] proxy), or remove that line if what needs it is "
