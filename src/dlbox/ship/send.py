@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from platformdirs import user_cache_dir
-
 from dlbox import ssh
 from dlbox.engine.docker import Docker
+from dlbox.engine.paths import cache_dir
 from dlbox.errors import EngineError, HostError
 from dlbox.ship import codec
 from dlbox.ship.layers import CHUNK, FastReader, ImageFacts, chain_ids, config_bytes, saved_layers
@@ -69,9 +68,7 @@ class LayerSource:
 
     def _save(self) -> None:
         if self.tmp is None:
-            cache = Path(user_cache_dir("dlbox")) / "layers"
-            cache.mkdir(parents=True, exist_ok=True)
-            self.tmp = tempfile.TemporaryDirectory(dir=cache)
+            self.tmp = tempfile.TemporaryDirectory(dir=cache_dir("layers"))
         self.say(f"reading {len(self.wanted)} layer(s) with docker save")
         self.files, self.config = saved_layers(self.docker, self.image, set(self.wanted), Path(self.tmp.name))
         self.fast = None
