@@ -21,7 +21,7 @@ from dlbox.cluster.config import Cluster, ClusterError
 from dlbox.cluster.login import Login, dq, last_line, q
 from dlbox.cluster.runtime import LABEL_JOB
 from dlbox.cluster.sbatch import JobPlan, render
-from dlbox.cluster.slurm import JOB_PREFIX, MIN_SLURM_OCI, JobRow, Slurm, check_job_id, parse_version, require_version
+from dlbox.cluster.slurm import JOB_PREFIX, JobRow, Slurm, check_job_id, parse_version, require_version
 from dlbox.engine.paths import cache_dir
 
 Say = Callable[[str], None]

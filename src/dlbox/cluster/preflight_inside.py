@@ -70,7 +70,7 @@ def allreduce():
     backend = "nccl" if int(os.environ.get("DLBOX_GPUS_PER_NODE", "0")) and torch.cuda.is_available() else "gloo"
     t0 = time.time()
     dist.init_process_group(backend, timeout=datetime.timedelta(seconds=120))
-    rank, world = dist.get_rank(), dist.get_world_size()
+    world = dist.get_world_size()
     dev = torch.device("cpu")
     if backend == "nccl":
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))

@@ -42,7 +42,7 @@ def likely_fix(package: str, error: str, *, gpu: bool, cuda_builders: frozenset[
         return "warn", f"{package} builds CUDA kernels and may need a GPU (or nvcc) to import; check on the GPU host"
     if "CUDA" in error and not gpu:
         return "warn", f"{package} needs a GPU to import; this container has none (run `dlbox verify` on the GPU host)"
-    return "fail", f"see the error; `dlbox exec -- python -c 'import …'` reproduces it"
+    return "fail", "see the error; `dlbox exec -- python -c 'import …'` reproduces it"
 
 
 def compile_fix(error: str) -> str:

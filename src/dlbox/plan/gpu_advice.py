@@ -63,7 +63,7 @@ def refuse_devel(cat: Catalog, req, driver, cuda_max, caps) -> None:
     raise PlanError(
         f"{what} needs nvcc (flavor = \"devel\" or a CUDA-compiling dependency), i.e. an nvidia/cuda devel image "
         f"whose CUDA driver {driver.driver_version} accepts (<= {cuda_max}); none serves this torch's wheels",
-        fix=fix + f"; or upgrade the driver; or flavor = \"runtime\" without CUDA-compiling dependencies")
+        fix=fix + "; or upgrade the driver; or flavor = \"runtime\" without CUDA-compiling dependencies")
 
 
 def _mixed_advice(cat: Catalog, req, driver, cuda_max) -> str:
