@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from dlbox.catalog import Catalog, load, vkey
 from dlbox.catalog.pythons import uv_managed
+from dlbox.plan.layout import PYTHON_DIR
 from dlbox.redact import mask_url
 
 
@@ -39,7 +40,7 @@ def python_download(install: str, base_os: str, *, spec_mirror: str = "auto", ho
     else:
         mirror, said = None, f"{default} (uv's default; set [net] python_mirror where it is blocked)"
     py = ".".join(version.split(".")[:2])
-    reason = f"CPython {version} uv-managed: python-build-standalone from {said}, into /opt/dlbox/python"
+    reason = f"CPython {version} uv-managed: python-build-standalone from {said}, into {PYTHON_DIR}"
     refusal = (f"uv could not download CPython {version} (python-build-standalone): set [net] python_mirror = "
                f"\"https://...\" to a mirror of {default} (same layout: RELEASE/FILE)")
     alt = apt_alternative(py, base_os, cat)
