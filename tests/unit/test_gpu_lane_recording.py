@@ -1,5 +1,5 @@
-"""What the GPU lane recorded on a real NVIDIA H200 (tests/fixtures/gpu-lane/h200-580.159.04-2026-11-26,
-see its SOURCES.md), replayed through the parser, the plan, the in-container checks and the
+"""What the GPU lane recorded on real GPUs (tests/fixtures/gpu-lane/: an NVIDIA H200 twice and an
+NVIDIA H100 80GB HBM3, each folder with its SOURCES.md), replayed through the parser, the plan, the in-container checks and the
 `verify --perf` judgement. Expectations come from the catalog rows each check cites."""
 
 import json
@@ -16,9 +16,13 @@ LANES = Path(__file__).resolve().parents[1] / "fixtures" / "gpu-lane"
 LANE = LANES / "h200-580.159.04-2026-11-26"
 # the same lane, re-run on main after every change of the round landed
 FINAL = LANES / "h200-580.159.04-2026-11-26-final"
+# a third session's lane, on an H100, with the code of that session
+H100 = LANES / "h100-580.159.04-2026-11-26"
+# what each lane's GPU is: its name as the driver spells it, memory, datasheet row
+GPU = {LANE: ("NVIDIA H200", 143771), FINAL: ("NVIDIA H200", 143771), H100: ("NVIDIA H100 80GB HBM3", 81559)}
 
 
-@pytest.fixture(params=[LANE, FINAL], ids=["first", "final"])
+@pytest.fixture(params=[LANE, FINAL, H100], ids=["h200-first", "h200-final", "h100"])
 def lane(request) -> Path:
     return request.param
 
@@ -27,15 +31,16 @@ def text(name: str, where: Path = LANE) -> str:
     return (where / name).read_text()
 
 
-def test_every_recorded_shape_names_the_h200_and_its_driver(lane):
+def test_every_recorded_shape_names_the_gpu_and_its_driver(lane):
+    name_, memory = GPU[lane]
     branch = next(r for r in load().driver_branches if r.branch == 580)
     for name in ("nvidia-smi.txt", "nvidia-smi-q.txt", "nvidia-smi-L.txt", "query.csv.txt", "query-noheader.csv.txt"):
         f = parse_nvidia_smi(text(name, lane))
-        assert [g.name for g in f.gpus] == ["NVIDIA H200"], name
+        assert [g.name for g in f.gpus] == [name_], name
     table = parse_nvidia_smi(text("nvidia-smi.txt", lane))
     assert table.driver_version == "580.159.04" and table.cuda_max == branch.cuda_max
     assert effective_cuda_max(table) == (branch.cuda_max, None)
-    assert table.gpus[0].memory_mib == 143771
+    assert table.gpus[0].memory_mib == memory
 
 
 def test_compute_capability_comes_from_the_driver_when_asked(lane):
@@ -46,13 +51,13 @@ def test_compute_capability_comes_from_the_driver_when_asked(lane):
     assert parse_nvidia_smi(text("nvidia-smi.txt", lane)).gpus[0].compute_cap == "9.0"
 
 
-def test_live_plan_on_the_lane_reported_the_h200_by_name(lane):
+def test_live_plan_on_the_lane_chose_a_cuda_torch(lane):
     plan = json.loads(text("plan.json", lane))
     assert plan["gpu"] is True
     assert plan["torch"]["variant"].startswith("cu")
 
 
-def test_in_container_observations_from_the_h200_are_all_ok(lane):
+def test_in_container_observations_from_the_gpu_are_all_ok(lane):
     driver = parse_nvidia_smi(text("nvidia-smi.txt", lane))
     checks = checks_from_observations(json.loads(text("inside.json", lane)), driver=driver, expect_nvcc=False,
                                       require_gpu=True)
@@ -60,9 +65,9 @@ def test_in_container_observations_from_the_h200_are_all_ok(lane):
     assert not bad, bad
 
 
-def test_verify_perf_on_the_h200_meets_the_datasheet_thresholds(lane):
+def test_verify_perf_meets_the_datasheet_thresholds(lane):
     obs = json.loads(text("perf.json", lane))
-    peak = load().peak_row("NVIDIA H200")
+    peak = load().peak_row(GPU[lane][0])
     got = obs["gpus"][0]["matmul_tflops"]
     for dt, v in got.items():
         assert v >= MATMUL_MIN_RATIO[dt] * getattr(peak, dt), dt
@@ -80,8 +85,9 @@ def test_the_first_lane_run_reported_its_hung_all_reduce_as_a_failure():
     assert c.status == "fail" and "no answer" in c.detail
 
 
-def test_the_final_lane_plans_the_newest_cu130_torch_from_the_drivers_compute_capability():
-    plan = json.loads(text("plan.json", FINAL))
+@pytest.mark.parametrize("where", [FINAL, H100], ids=["h200-final", "h100"])
+def test_the_lane_plans_the_newest_cu130_torch_from_the_drivers_compute_capability(where):
+    plan = json.loads(text("plan.json", where))
     branch = next(r for r in load().driver_branches if r.branch == 580)
     assert plan["host"]["driver"]["cuda_allowed"] == branch.cuda_max == "13.0"
     assert plan["host"]["gpus"][0]["compute_cap"] == "9.0"
