@@ -109,6 +109,19 @@ NVIDIA_SMI_PROBLEMS = {
     "tegrastats": ("this is tegrastats output from a Jetson: it names no driver or CUDA version",
                    "run nvidia-smi on JetPack 6+ (or give --driver), and use NVIDIA's L4T containers "
                    "(nvcr.io/nvidia/l4t-jetpack) for CUDA on Jetson"),
+    "nvml-unknown": ("NVML could not reach the GPU (\"Failed to initialize NVML: Unknown Error\"): inside a container "
+                     "it lost access to the GPU device nodes (with the systemd cgroup driver a `systemctl "
+                     "daemon-reload` revokes them from running containers)",
+                     "restart the container, or run nvidia-smi on the host itself and save that output; for good: "
+                     "`sudo nvidia-ctk system create-dev-char-symlinks --create-all`"),
+    "no-nvml-lib": ("nvidia-smi cannot load the driver's libnvidia-ml.so: the driver's user-space part is missing "
+                    "(driver not installed, or a container started without the NVIDIA runtime)",
+                    "run nvidia-smi on the host itself; there install the driver (`dlbox setup nvidia` shows how) "
+                    "or run sudo ldconfig; containers need --gpus all with the NVIDIA runtime"),
+    "gpu-lost": ("the driver has lost a GPU (\"Unable to determine the device handle\" / \"GPU is lost\": fallen off "
+                 "the bus, overheating, power or a riser)",
+                 "reboot (reseat or cool the card if it recurs); `sudo dmesg | grep -i xid` names the error; then "
+                 "run nvidia-smi again"),
     "no-compute-cap-field": ("this driver's nvidia-smi has no compute_cap query field (added in R510)",
                              "compute capability falls back to the GPU-name table; give --compute-cap X.Y to be sure"),
 }
@@ -135,6 +148,9 @@ _RULES: tuple[tuple[re.Pattern, Callable[[re.Match], Explanation]], ...] = (
     (re.compile(r"No devices were found"), _smi_problem("no-devices")),
     (re.compile(r"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver"),
      _smi_problem("no-driver")),
+    (re.compile(r"couldn't find libnvidia-ml\.so|Failed to initialize NVML: could not load NVML library"),
+     _smi_problem("no-nvml-lib")),
+    (re.compile(r"Unable to determine the device handle for GPU"), _smi_problem("gpu-lost")),
 )
 
 

@@ -58,16 +58,20 @@ class DriverFacts:
     smi_version: str | None = None   # the NVIDIA-SMI number (differs from the driver on WSL, Colab)
 
 
-_DRIVER = re.compile(r"(?:Driver|KMD) Version\s*:\s*([0-9][0-9.]*)")
+_DRIVER = re.compile(r"(?:Driver|KMD) Version\s*:\s*([0-9][0-9.]*)|<driver_version>([0-9][0-9.]*)</driver_version>")
 _SMI = re.compile(r"NVIDIA-SMI\s+([0-9][0-9.]*)")
-_CUDA = re.compile(r"CUDA(?: UMD)? Version\s*:\s*([0-9]+\.[0-9]+|N/A|ERR!|Not Found)")
+_CUDA = re.compile(r"CUDA(?: UMD)? Version\s*:\s*([0-9]+\.[0-9]+|N/A|ERR!|Not Found)"
+                   r"|<cuda_version>([0-9]+\.[0-9]+|N/A|Not Found)</cuda_version>")
 # "|   0  NVIDIA GeForce RTX 4090   On | 00000000:01:00.0  On |"; Windows: "...  WDDM  |";
 # Jetson: "|   0  Orin (nvgpu)   N/A  | N/A   N/A |"; pastes cut right after the name column.
 _ROW = re.compile(r"^\|\s+(\d+)\s+(.+?)\s+(On|Off|WDDM|TCC|N/A)\s*\|"
                   r"(?:\s*(?:[0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.\d|N/A)|\s*$)")
-_MEM = re.compile(r"(\d+)MiB\s*/\s*(\d+)MiB")
-_PRODUCT = re.compile(r"^\s*Product Name\s*:\s*(.+?)\s*$", re.M)
-_LIST = re.compile(r"^\s*GPU (\d+): (.+?) \(UUID: [^)]*\)\s*$")
+_MEM = re.compile(r"(\d+)Mi?B\s*/\s*(\d+)Mi?B")  # R3xx printed "9MB /  4095MB"
+_PRODUCT = re.compile(r"^\s*Product Name\s*:\s*(.+?)\s*$|<product_name>(.+?)</product_name>", re.M)
+# "GPU 0: NAME (UUID: GPU-…)"; abridged pastes drop the UUID ("GPU 0: NVIDIA Thor").
+_LIST = re.compile(r"^\s*GPU (\d+): (.+?)(?: \(UUID: [^)]*\))?\s*$")
+# Pasted replies quote with "> "; a GitHub/e-mail quote must not hide the table.
+_QUOTE = re.compile(r"^[ \t]*(?:>[ \t]?)+", re.M)
 _MIG_LIST = re.compile(r"^\s+MIG \S+\s+Device\s+\d+:")
 _CAP = re.compile(r"^\d+\.\d+$")
 _FIELD = re.compile(r"^[a-z_]+(\.[a-z_]+)*$")
@@ -166,7 +170,17 @@ def _problem(text: str) -> tuple[str | None, str]:
         return "no-devices", ""
     if "couldn't communicate with the NVIDIA driver" in text or "NVIDIA-SMI has failed" in text:
         return "no-driver", ""
-    if "ROCm System Management Interface" in text or re.search(r"^\s*GPU\s+Temp\s+AvgPwr\s+SCLK", text, re.M):
+    if "Failed to initialize NVML: Unknown Error" in text:
+        return "nvml-unknown", ""
+    if "couldn't find libnvidia-ml.so" in text or "could not load NVML library" in text:
+        return "no-nvml-lib", ""
+    m = re.search(r"Unable to determine the device handle for GPU\s*([0-9A-Fa-f:.]+)", text)
+    if m:
+        return "gpu-lost", f"GPU {m.group(1).rstrip(':.')}"
+    # rocm-smi: its banner, or the concise table header (ROCm <= 5: "GPU Temp AvgPwr SCLK";
+    # ROCm 6: "Device  Node  IDs  Temp  Power  Partitions  SCLK")
+    if "ROCm System Management Interface" in text or re.search(
+            r"^\s*(?:GPU\s+Temp\s+AvgPwr\s+SCLK|Device\s+(?:Node\s+IDs|\[Model : Revision\])\s+Temp)", text, re.M):
         return "amd", ""
     if "GR3D_FREQ" in text and re.search(r"RAM \d+/\d+MB", text):
         return "tegrastats", ""
@@ -177,6 +191,7 @@ def _problem(text: str) -> tuple[str | None, str]:
 
 def parse_nvidia_smi(text: str) -> DriverFacts:
     """Driver version, reported CUDA, GPUs and any recognised failure, from any output shape."""
+    text = _QUOTE.sub("", text)
     lines = [ln.rstrip() for ln in text.splitlines()]
     nonblank = [ln for ln in lines if ln.strip()]
     problem, detail = _problem(text)
@@ -189,8 +204,15 @@ def parse_nvidia_smi(text: str) -> DriverFacts:
 
     gpus: list[Gpu] = []
     model = None
+    in_processes = False
     for i, line in enumerate(lines):
-        m = _ROW.match(line.strip())
+        # The process table follows the GPU table; on Windows its rows end in "N/A |" like a GPU
+        # row ("|    0   N/A  N/A      1752    C+G   Insufficient Permissions        N/A      |").
+        if "Processes:" in line:
+            in_processes = True
+        elif "NVIDIA-SMI" in line or "GPU  Name" in line:
+            in_processes = False
+        m = None if in_processes else _ROW.match(line.strip())
         if not m:
             continue
         mem = _MEM.search(lines[i + 1]) if i + 1 < len(lines) else None
@@ -206,7 +228,7 @@ def parse_nvidia_smi(text: str) -> DriverFacts:
             elif _MIG_LIST.match(line) and gpus:
                 gpus[-1] = replace(gpus[-1], mig=True)
     if not gpus:  # nvidia-smi -q
-        gpus = [_gpu(i, name) for i, name in enumerate(_PRODUCT.findall(text))]
+        gpus = [_gpu(i, a or b) for i, (a, b) in enumerate(_PRODUCT.findall(text))]
     m = re.search(r"Driver Model\s*\n\s*Current\s*:\s*(WDDM|TCC)", text)
     model = model or (m.group(1) if m else None)
 
@@ -229,8 +251,9 @@ def parse_nvidia_smi(text: str) -> DriverFacts:
                 gpus.append(Gpu(idx, f"GPU {idx}", cap, mem, CAP_FROM_DRIVER))
     gpus.sort(key=lambda g: g.index)
 
-    driver = drv.group(1) if drv else csv_driver
-    reported = cuda.group(1) if cuda and _CAP.match(cuda.group(1)) else None
+    driver = (drv.group(1) or drv.group(2)) if drv else csv_driver
+    cuda_text = (cuda.group(1) or cuda.group(2)) if cuda else None
+    reported = cuda_text if cuda_text and _CAP.match(cuda_text) else None
     tegra = (problem == "tegrastats" or any(_TEGRA_NAME.search(g.name) for g in gpus) or "-tegra" in text
              or is_l4t_driver(driver))
     arch, arch_from = None, ""
@@ -242,8 +265,9 @@ def parse_nvidia_smi(text: str) -> DriverFacts:
         arch, arch_from = "aarch64", "Grace superchips (GH200/GB200/GB10) have an arm64 host CPU"
     # WSL 2: nvidia-smi there is a Linux build (NVIDIA-SMI 530.37) reporting the Windows driver
     # (Driver Version: 531.30, two parts, a higher number); Colab's mismatch goes the other way.
+    # R3xx printed "NVIDIA-SMI 5.325.15" for driver 325.15: not WSL, so both must be driver numbers.
     wsl = bool(smi and driver and driver.count(".") == 1 and smi.group(1) != driver
-               and vkey(smi.group(1)) < vkey(driver))
+               and vkey(smi.group(1))[0] >= 300 and vkey(smi.group(1)) < vkey(driver))
     return DriverFacts(
         driver_version=driver, cuda_max=reported, gpus=tuple(gpus), source="nvidia-smi", wsl=wsl,
         problem=problem, problem_detail=detail, tegra=tegra, arch=arch, arch_from=arch_from,
@@ -345,7 +369,7 @@ def host_json(facts: DriverFacts | None) -> dict | None:
     cuda, note = effective_cuda_max(facts)
     row = _branch_row(facts.driver_version) if facts.driver_version and not facts.tegra else None
     if facts.tegra:
-        why = "Jetson (L4T) driver: the CUDA its nvidia-smi reports (no desktop branch applies)"
+        why = "Jetson board: the CUDA its nvidia-smi reports (the desktop branch table does not apply)"
     elif note:
         why = note
     elif row and facts.cuda_max:

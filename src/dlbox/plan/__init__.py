@@ -264,7 +264,8 @@ def _gpu_args(spec: Spec, host: Host, want: bool, warnings: list[str], reasons: 
         return ()
     explicit = g != "auto"
     if not host.can_give_gpu and not explicit:
-        if host.driver is None:
+        if host.driver is None or (host.driver.driver_version is None and not host.driver.gpus):
+            # also a failed or foreign output (rocm-smi, NVML errors): no GPU this engine could be given
             warnings.append("no NVIDIA GPU found on this host (no working nvidia-smi): containers run on the CPU")
         else:
             warnings.append("this host has an NVIDIA GPU but Docker has no NVIDIA runtime or CDI spec: containers run "

@@ -109,6 +109,11 @@ def _slim(cat: Catalog, py: str, image_available: Callable[[str], bool] | None =
 
 # -- rule 1: is there a GPU to plan for -------------------------------------------------------
 
+def driver_major(version: str | None) -> int | None:
+    m = re.match(r"(\d+)", version or "")
+    return int(m.group(1)) if m else None
+
+
 def gpu_gate(req: TorchRequest, driver: DriverFacts | None, n: _Notes) -> str | None:
     """The CUDA ceiling to plan GPU wheels with, or None for a CPU plan (the reason is noted).
     Refuses Jetson and aarch64 GPU plans, which have no catalogued wheels, with the route that works."""
@@ -139,6 +144,10 @@ def gpu_gate(req: TorchRequest, driver: DriverFacts | None, n: _Notes) -> str | 
                           "without driver_version): planning CPU wheels; give --driver VERSION or the plain "
                           "nvidia-smi output")
         return None
+    oldest = min(r.branch for r in load().driver_branches)
+    if cuda_max is None and (driver_major(driver.driver_version) or oldest) < oldest and req.torch != "none" \
+            and req.base == "auto":
+        advice.refuse_old_driver(load(), req, driver, [g.compute_cap for g in driver.gpus if g.compute_cap])
     if cuda_max is None:
         n.warnings.append(f"driver {driver.driver_version} has no CUDA version dlbox can place "
                           "(catalog driver_branches.json); planning CPU wheels")

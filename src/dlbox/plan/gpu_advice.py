@@ -9,6 +9,7 @@ from __future__ import annotations
 from dlbox.catalog import Catalog, load, vkey
 from dlbox.catalog.pythons import providable
 from dlbox.errors import PlanError
+from dlbox.host.nvidia_smi import is_l4t_driver
 from dlbox.plan.gpu_rules import candidates, covers, devel_ok, driver_for, py_ok
 
 JETSON_ROUTE = ("use NVIDIA's L4T containers as the base (base = \"nvcr.io/nvidia/l4t-jetpack:<your L4T release, "
@@ -46,7 +47,18 @@ def refuse_aarch64(driver, req) -> None:
 
 def refuse_jetson(driver) -> None:
     name = next((g.name for g in driver.gpus), "this board")
-    drv = f"L4T driver {driver.driver_version}" if driver.driver_version else "seen in tegrastats"
+    if driver.problem == "tegrastats":
+        drv = "seen in tegrastats"
+    elif driver.driver_version and is_l4t_driver(driver.driver_version):
+        drv = f"L4T driver {driver.driver_version}"
+    else:
+        # Thor on JetPack 7 reports an ordinary driver number (595.78, rbonghi/jetson_stats#885), or none
+        # at all when the paste hides it: do not call that an L4T branch.
+        drv = f"driver {driver.driver_version}" if driver.driver_version else "the paste names no driver"
+        raise PlanError(
+            f"{name} is a Jetson module ({drv}): an integrated GPU on an aarch64 host, and dlbox's catalog has no "
+            "sourced rows for torch's aarch64 CUDA wheels (their architecture lists differ from the x86_64 "
+            "wheels'), so it will not guess one", fix=JETSON_ROUTE)
     raise PlanError(
         f"{name} is a Jetson ({drv}): its driver is not a desktop/data-center "
         "branch and PyPI/download.pytorch.org CUDA wheels are not built for its integrated GPU",
@@ -161,3 +173,18 @@ def refuse_driver(cat: Catalog, req, driver, cuda_max, caps) -> None:
         fix += ("; " if fix else "") + (f"no Python dlbox provides ({', '.join(sorted(pythons, key=vkey))}) has a CUDA "
                                         "wheel that runs on this driver: upgrade the driver, or gpu = false for CPU wheels")
     raise PlanError(f"{what} cannot run on driver {driver.driver_version} (CUDA <= {cuda_max})", fix=fix)
+
+
+def refuse_old_driver(cat: Catalog, req, driver, caps) -> None:
+    """A driver older than every branch in the catalog (R3xx before R384): no CUDA wheel runs on it,
+    so say which driver unlocks one for this Python and these GPUs, as refuse_driver does for R384+."""
+    oldest = min(cat.driver_branches, key=lambda r: r.branch)
+    what = f"torch {req.torch}" if req.torch not in ("auto", "none") else f"torch for Python {req.python}"
+    unlock = _unlocking_driver(cat, req.python, caps)
+    fix = (f"a driver >= {unlock[0]} unlocks {unlock[1]} for Python {req.python}" if unlock else
+           f"no catalogued torch CUDA wheel for Python {req.python} has kernels for compute capability "
+           f"{', '.join(sorted(set(caps)))}")
+    raise PlanError(f"{what} cannot run on driver {driver.driver_version}: it is older than R{oldest.branch} "
+                    f"(CUDA {oldest.cuda_max}), the oldest driver branch in dlbox's catalog, and no torch CUDA wheel "
+                    f"runs on it [driver_branches.json {oldest.branch}]",
+                    fix=fix + "; or gpu = false for CPU wheels")

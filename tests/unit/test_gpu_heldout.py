@@ -1,0 +1,132 @@
+"""The independent check of issue 13 (session 3): real outputs dlbox had not seen
+(tests/fixtures/nvidia-smi/, section "Collected by the independent check" of SOURCES.md), the
+shapes that were answered wrong before, each with the catalog row its expectation comes from."""
+
+from pathlib import Path
+
+import pytest
+
+from dlbox.catalog import load, vkey
+from dlbox.errors import PlanError
+from dlbox.host.nvidia_smi import PROBLEMS, effective_cuda_max, host_json, parse_nvidia_smi
+from dlbox.plan.gpu import TorchRequest as R
+from dlbox.plan.gpu import choose
+
+FIX = Path(__file__).resolve().parents[1] / "fixtures" / "nvidia-smi"
+CAT = load()
+
+
+def smi(name: str):
+    return parse_nvidia_smi((FIX / name).read_text())
+
+
+def name_row(match: str):
+    return next(r for r in CAT.gpu_names if r.match == match)
+
+
+# -- parsing: (fixture, driver, [(name, gpu_names.json row that gives its capability)], wsl, model)
+
+PARSE = [
+    # Windows tables: process rows end in "N/A |" like GPU rows and must not become GPUs
+    ("wsl-nvidia-smi-exe-rtx2070-cut-name-460.15.txt", "460.15", [("GeForce RTX 207...", "RTX 20[6-8]")], False, "WDDM"),
+    # a name cut inside the model number still names its family
+    ("windows-wddm-rtx3060-cut-name-461.79.txt", "461.79", [("GeForce RTX 306...", "RTX 30[5-9]")], False, "WDDM"),
+    # a reply quoted with "> "
+    ("windows-wddm-gtx1080ti-531.14-quoted.txt", "531.14", [("NVIDIA GeForce GTX 1080 Ti", "GTX 10[5-8]")], False, "WDDM"),
+    ("wsl2-gtx1650-cut-name-537.13.txt", "537.13", [("NVIDIA GeForce GTX 1650 ...", "GTX 16[5-6]")], True, None),
+    # nvidia-smi -q -x
+    ("xml-rtx4090-535.86.05.txt", "535.86.05", [("NVIDIA GeForce RTX 4090", "RTX 40[5-9]")], False, None),
+    # Maxwell laptop parts (5.0, not the desktop 5.2)
+    ("q-quadro-m1000m-375.82.txt", "375.82", [("Quadro M1000M", "Quadro M[0-9]{3,4}M")], False, None),
+    ("windows-wddm-geforce840m-369.30.txt", "369.30", [("GeForce 840M", "(?:GeForce )?(?:8[34]0M|9[34]0MX?)")],
+     False, "WDDM"),
+    # "NVIDIA-SMI 5.325.15" with Driver 325.15 is R325's numbering, not WSL
+    ("gtx680x3-325.15-smi-5.325.txt", "325.15", [("GeForce GTX 680", "GTX 6[5-8]0")] * 3, False, None),
+    # "GPU 0: NVIDIA Thor" without its UUID
+    ("thor-595.78-abridged.txt", "595.78", [("NVIDIA Thor", "Thor")], False, None),
+    ("vgpu-guest-smi-510.85.02-driver-510.85.03.txt", "510.85.03", [("NVIDIA GeForce ...", None)], False, None),
+]
+
+
+@pytest.mark.parametrize("fixture,driver,gpus,wsl,model", PARSE)
+def test_real_outputs_parse_to_the_gpus_they_show(fixture, driver, gpus, wsl, model):
+    d = smi(fixture)
+    assert d.driver_version == driver
+    assert [g.name for g in d.gpus] == [n for n, _ in gpus]
+    assert [g.compute_cap for g in d.gpus] == [name_row(m).compute_cap if m else None for _, m in gpus]
+    assert d.wsl is wsl and d.driver_model == model
+
+
+def test_memory_in_mb_of_r3xx_tables_is_read():
+    assert [g.memory_mib for g in smi("gtx680x3-325.15-smi-5.325.txt").gpus][:2] == [4095, 4095]
+
+
+def test_xml_output_gives_its_cuda_version():
+    d = smi("xml-rtx4090-535.86.05.txt")
+    assert d.cuda_max == "12.2" and effective_cuda_max(d)[0] == "12.2"
+
+
+# -- failures nvidia-smi prints: recognised, explained, and a CPU plan that says what to do
+
+@pytest.mark.parametrize("fixture,problem", [
+    ("nvml-unknown-error-in-container.txt", "nvml-unknown"),
+    ("no-libnvidia-ml.txt", "no-nvml-lib"),
+    ("gpu-lost.txt", "gpu-lost"),
+    ("device-handle-unknown-error-tesla-p4.txt", "gpu-lost"),
+    ("no-driver-after-unattended-upgrade.txt", "no-driver"),
+    ("rocm-smi-mi300x-partitions.txt", "amd"),
+])
+def test_failed_and_foreign_outputs_are_named_and_explained(fixture, problem):
+    d = smi(fixture)
+    assert d.problem == problem and not d.gpus and d.driver_version is None
+    assert host_json(d)["problem"]["id"] == problem
+    c = choose(R(), d)
+    cause, fix = PROBLEMS[problem]
+    assert not c.gpu and any(cause in w and fix in w for w in c.warnings)
+
+
+def test_a_header_before_the_nvml_error_still_plans_that_driver():
+    d = smi("nvml-unknown-error-after-daemon-reload-510.68.02.txt")
+    assert d.problem == "nvml-unknown" and d.driver_version == "510.68.02"
+    assert choose(R(), d).gpu
+
+
+# -- decisions
+
+@pytest.mark.parametrize("fixture", ["q-quadro-m1000m-375.82.txt", "windows-wddm-geforce840m-369.30.txt"])
+def test_drivers_older_than_the_catalog_are_refused_with_the_driver_that_unlocks_a_wheel(fixture):
+    """[driver_branches.json 384] is the oldest branch; [minor_compat.json 11] floor unlocks cu118,
+    whose kernels [torch_arch.json cu118] cover Maxwell's 5.0."""
+    oldest = min(CAT.driver_branches, key=lambda r: r.branch)
+    with pytest.raises(PlanError) as e:
+        choose(R(), smi(fixture))
+    assert f"older than R{oldest.branch}" in str(e.value)
+    assert f"a driver >= {CAT.minor_floor(11).floor_linux} unlocks torch" in e.value.fix
+
+
+def test_kepler_on_an_old_driver_is_told_no_wheel_has_its_kernels():
+    with pytest.raises(PlanError) as e:
+        choose(R(), smi("gtx680x3-325.15-smi-5.325.txt"))
+    assert "compute capability 3.0" in e.value.fix
+
+
+def test_a_windows_driver_below_the_windows_minor_compat_floor_gets_a_fully_supported_wheel():
+    """526.47 is a Windows (WDDM) driver: CUDA 12.x minor-version compatibility needs >= 527.41 there
+    [minor_compat.json 12], so only wheels whose CUDA <= 12.0 [driver_branches.json 525] qualify."""
+    d = smi("windows-wddm-name-cut-526.47.txt")
+    assert vkey(d.driver_version) < vkey(CAT.minor_floor(12).floor_windows)
+    c = choose(R(), d)
+    assert vkey(c.cuda) <= vkey(effective_cuda_max(d)[0])
+
+
+def test_windows_tables_with_process_rows_plan_for_the_one_gpu():
+    c = choose(R(), smi("wsl-nvidia-smi-exe-rtx2070-cut-name-460.15.txt"))
+    assert not any("compute capability of GPU" in w for w in c.warnings)
+
+
+@pytest.mark.parametrize("fixture", ["thor-595.78-abridged.txt", "thor-redacted-driver-cuda13.0.txt"])
+def test_thor_is_refused_as_a_jetson_without_calling_its_driver_l4t(fixture):
+    with pytest.raises(PlanError) as e:
+        choose(R(), smi(fixture))
+    assert "Jetson" in str(e.value) and "L4T driver" not in str(e.value) and "tegrastats" not in str(e.value)
+    assert "l4t" in e.value.fix.lower()
