@@ -55,3 +55,19 @@ def test_an_unwritable_cache_only_costs_the_validation(tmp_path, monkeypatch):
     if os.geteuid() == 0:
         monkeypatch.setenv("XDG_CACHE_HOME", "/proc/no-such-dir")
     assert validated("t", lambda: "value") == "value"
+
+
+def test_other_bytes_are_validated_again_and_replace_the_kept_file():
+    assert validated("t", lambda: "one", made_from=b"a = 1") == "one"
+    assert validated("t", lambda: "two", made_from=b"a = 2") == "two"
+    assert validated("t", lambda: pytest.fail("kept"), made_from=b"a = 2") == "two"
+    assert _cache_file("t", b"a = 2").exists() and not _cache_file("t", b"a = 1").exists()
+
+
+def test_a_family_keeps_the_files_used_last():
+    for n in range(5):
+        validated("spec", lambda n=n: n, made_from=bytes([n]), keep=3)
+    validated("spec", lambda: pytest.fail("kept"), made_from=bytes([2]), keep=3)   # used again: newest
+    validated("spec", lambda: 5, made_from=bytes([5]), keep=3)
+    assert sorted(p.name for p in _cache_file("spec").parent.glob("spec-*.pickle")) == sorted(
+        _cache_file("spec", bytes([n])).name for n in (2, 4, 5))

@@ -30,6 +30,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("host",),
     ("spec", "ssh"),
     ("catalog", "report", "redact", "errors"),
+    ("checked",),
 ]
 RANK = {part: len(LAYERS) - i for i, names in enumerate(LAYERS) for part in names}
 ALWAYS_ALLOWED = {"__init__", "templates"}  # the package's own __init__ (version only); data files

@@ -113,3 +113,40 @@ def test_windows_mounts_are_valid_syntax():
     assert split_mount("C:\\data:/data") == ("C:\\data", "/data", "rw")
     assert split_mount("C:/data:/data:ro") == ("C:/data", "/data", "ro")
     assert split_mount("~/datasets:/datasets:ro") == ("~/datasets", "/datasets", "ro")
+
+
+@pytest.fixture
+def spec_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "dlbox" / "catalog"
+
+
+def test_a_spec_checked_once_is_read_from_the_cache(tmp_path, spec_cache, monkeypatch):
+    import dlbox.spec
+
+    project = write(tmp_path, '[env]\napt = ["git"]\n')
+    first = load_spec(project)
+    monkeypatch.setattr(dlbox.spec, "_check", lambda *a: pytest.fail("checked again"))
+    assert load_spec(project) == first and first.env.apt == ["git"]
+    # other bytes are other specs: checked (here: refused by the patch), never the kept one
+    (project / "dlbox.toml").write_text('[env]\napt = ["curl"]\n')
+    with pytest.raises(pytest.fail.Exception):
+        load_spec(project)
+
+
+def test_a_spec_with_a_password_in_a_url_is_never_kept(tmp_path, spec_cache):
+    spec = load_spec(write(tmp_path, '[net]\nproxy = "http://alice:s3cret@proxy.example:3128"\n'))
+    assert spec.net.proxy.endswith("@proxy.example:3128")
+    assert not list(spec_cache.glob("spec-*"))
+
+
+def test_a_toml_date_is_named_as_one(tmp_path):
+    msg = error_of(tmp_path, "[run]\ncommand = 1979-05-27\n")
+    assert ":2:" in msg and "'command' in [run]" in msg and "got a TOML date/time 1979-05-27" in msg
+
+
+def test_a_bad_spec_is_refused_again_from_a_warm_cache(tmp_path, spec_cache):
+    good = load_spec(write(tmp_path, '[env]\npython = "3.12"\n'))
+    assert good.env.python == "3.12"
+    for _ in range(2):
+        assert "expected a Python minor version" in error_of(tmp_path, '[env]\npython = "3.x"\n')

@@ -1,8 +1,8 @@
 """What dlbox knows about drivers, CUDA, torch wheels and images — as data.
 
 The JSON files next to this module are the catalog: knowledge as validated data. Every row carries a `source`; rows that are reasoned rather than read carry
-`"status": "inferred"` and say why. `load()` validates all files (pydantic) and returns an
-immutable `Catalog`; callers never touch the JSON directly. What was validated is kept
+`"status": "inferred"` and say why. `load()` validates all files (`dlbox.checked`) and returns
+an immutable `Catalog`; callers never touch the JSON directly. What was validated is kept
 (`catalog.cache`), so a run that plans does not pay for validating the same bytes again.
 
 The numbers come from the upstream sources named in each row; nothing here is computed.
@@ -14,11 +14,14 @@ import json
 from functools import lru_cache
 from importlib import resources
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from dataclasses import dataclass
+from typing import Annotated
 
-# defer_build: a model's validator is built when it first validates, not when dlbox is imported;
-# a run that finds its tables in the cache (see `validated`) never builds one.
-_FROZEN = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+from dlbox.checked import Rule, parse
+
+# Rows are frozen dataclasses, checked by `dlbox.checked.parse` when the catalog is read; a run
+# that finds its tables in the cache (see `catalog.cache`) checks nothing and imports no pydantic.
+row = dataclass(frozen=True, kw_only=True)
 
 
 def vkey(version: str) -> tuple[int, ...]:
@@ -26,27 +29,34 @@ def vkey(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in version.split("."))
 
 
-class SourcedRow(BaseModel):
-    """A catalog row: frozen, no unknown fields, and never without its upstream source."""
-
-    model_config = _FROZEN
-    source: str
-
-    @field_validator("source")
-    @classmethod
-    def _source_not_empty(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("every catalog row needs a source")
-        return v
+def _sourced(v: str) -> str:
+    if not v.strip():
+        raise ValueError("every catalog row needs a source")
+    return v
 
 
-class SmiSample(BaseModel):
-    model_config = _FROZEN
+@row
+class Table:
+    """Catalog data: frozen, and no unknown fields."""
+
+    __pydantic_config__ = {"extra": "forbid"}
+
+
+@row
+class SourcedRow(Table):
+    """A catalog row, never without its upstream source."""
+
+    source: Annotated[str, Rule(_sourced)]
+
+
+@row
+class SmiSample(Table):
     driver: str
     cuda: str
     status: str
 
 
+@row
 class CudaDriverRow(SourcedRow):
     cuda: str
     toolkit_exists: bool
@@ -59,12 +69,14 @@ class CudaDriverRow(SourcedRow):
     notes: str = ""
 
 
+@row
 class DriverBranchRow(SourcedRow):
     branch: int
     cuda_max: str
     status: str
 
 
+@row
 class MinorCompatRow(SourcedRow):
     major: int
     floor_linux: str
@@ -72,8 +84,8 @@ class MinorCompatRow(SourcedRow):
     status: str
 
 
-class Variant(BaseModel):
-    model_config = _FROZEN
+@row
+class Variant(Table):
     name: str  # "cu126" | "cpu"
     cuda: str | None
     status: str  # verified | unverified | experimental: does the wheel exist (per the sources)
@@ -81,6 +93,7 @@ class Variant(BaseModel):
     stable: bool | None = None  # in PyTorch's release matrix: True stable, False experimental, None no matrix
 
 
+@row
 class TorchRow(SourcedRow):
     version: str
     torchvision: str
@@ -96,6 +109,7 @@ class TorchRow(SourcedRow):
         return next((v for v in self.variants if v.name == name), None)
 
 
+@row
 class TorchArchRow(SourcedRow):
     torch_min: str
     torch_max: str
@@ -106,6 +120,7 @@ class TorchArchRow(SourcedRow):
     reasoning: str = ""
 
 
+@row
 class CudaTagRow(SourcedRow):
     cuda: str
     patch: str
@@ -115,6 +130,7 @@ class CudaTagRow(SourcedRow):
     status: str
 
 
+@row
 class NgcRow(SourcedRow):
     container: str
     image: str
@@ -131,12 +147,14 @@ class NgcRow(SourcedRow):
     notes: str = ""
 
 
+@row
 class GpuNameRow(SourcedRow):
     match: str
     compute_cap: str
     status: str
 
 
+@row
 class OsPythonRow(SourcedRow):
     os: str
     image: str
@@ -145,6 +163,7 @@ class OsPythonRow(SourcedRow):
     status: str
 
 
+@row
 class PreferenceRow(SourcedRow):
     python: str
     os: str
@@ -152,6 +171,7 @@ class PreferenceRow(SourcedRow):
     install: str | None = None
 
 
+@row
 class UvPythonRow(SourcedRow):
     """A CPython the pinned uv installs from python-build-standalone (images.json uv_python)."""
     python: str        # "3.13"
@@ -159,13 +179,14 @@ class UvPythonRow(SourcedRow):
     release: str       # python-build-standalone release tag (the mirror's directory)
 
 
+@row
 class BaseRow(SourcedRow):
     image: str
     os: str
 
 
-class UvPython(BaseModel):
-    model_config = _FROZEN
+@row
+class UvPython(Table):
     about: str = ""
     uv: str
     download_host: str
@@ -177,6 +198,7 @@ class UvPython(BaseModel):
         return next((r for r in self.rows if r.python == python), None)
 
 
+@row
 class FlavorRow(SourcedRow):
     image: str
     flavor: str
@@ -184,10 +206,12 @@ class FlavorRow(SourcedRow):
     contents: str
 
 
+@row
 class BuildDepRow(SourcedRow):
     package: str
 
 
+@row
 class GpuPeakRow(SourcedRow):
     names: tuple[str, ...]  # exactly as nvidia-smi / torch print them
     product: str
@@ -197,8 +221,8 @@ class GpuPeakRow(SourcedRow):
     status: str
 
 
-class Catalog(BaseModel):
-    model_config = _FROZEN
+@row
+class Catalog(Table):
     cuda_driver: tuple[CudaDriverRow, ...]
     driver_branches: tuple[DriverBranchRow, ...]
     minor_compat: tuple[MinorCompatRow, ...]
@@ -257,7 +281,7 @@ def load() -> Catalog:
 def validate() -> Catalog:
     """Read and validate every catalog file now; raise on a bad row."""
     images = _read("images.json")
-    return Catalog(
+    return parse(Catalog, dict(
         cuda_driver=_read("cuda_driver.json")["rows"],
         driver_branches=_read("driver_branches.json")["rows"],
         minor_compat=_read("minor_compat.json")["rows"],
@@ -274,4 +298,4 @@ def validate() -> Catalog:
         build_deps=_read("cuda_build_deps.json")["rows"],
         gpu_peaks=_read("gpu_peaks.json")["rows"],
         uv_python=images["uv_python"],
-    )
+    ))

@@ -1,5 +1,5 @@
-"""Validated catalog tables kept between runs: pydantic's validation of the same bytes was most
-of every `dlbox plan`'s start-up after the imports. A kept table is keyed by every byte it was made
+"""Validated tables kept between runs: validating the same bytes again (and importing pydantic to
+do it) was most of every `dlbox plan`'s start-up. A kept table is keyed by every byte it was made
 from and trusted only when this user alone can write it."""
 
 from __future__ import annotations
@@ -17,31 +17,30 @@ T = TypeVar("T")
 
 
 @lru_cache(maxsize=1)
-def _digest() -> str | None:
+def _digest() -> bytes | None:
     """The catalog's version: every byte the tables are made from (this package's JSON and Python,
-    the row models of spec.declared.catalog) and the validator's version. Read once per process:
-    every table's cache file is keyed by it."""
+    the row classes of spec.declared.catalog, the checks in dlbox.checked) and the Python that
+    pickled them. Read once per process: every kept table is keyed by it. Pydantic's version is
+    not part of it: what is kept is plain dataclasses, whatever validated them."""
     here = Path(__file__).parent
     digest = hashlib.sha256(sys.version.encode())
     try:
-        import pydantic
-
-        digest.update(pydantic.VERSION.encode())
-        for f in sorted([*here.glob("*.json"), *here.glob("*.py"), here.parent / "spec" / "declared" / "catalog.py"]):
+        for f in sorted([*here.glob("*.json"), *here.glob("*.py"), here.parent / "spec" / "declared" / "catalog.py",
+                         here.parent / "checked.py"]):
             digest.update(f.name.encode() + f.read_bytes())
     except OSError:
         return None
-    return digest.hexdigest()[:20]
+    return digest.digest()
 
 
-def _cache_file(name: str) -> Path | None:
-    """Where the validated table NAME is kept: the user's cache, under the catalog's version, so any
-    change to what it was made from makes a new file."""
+def _cache_file(name: str, made_from: bytes = b"") -> Path | None:
+    """Where the validated table NAME is kept: the user's cache, under the catalog's version and
+    MADE_FROM, so any change to what it was made from makes a new file."""
     digest = _digest()
     if digest is None:
         return None
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dlbox" / "catalog"
-    return base / f"{name}-{digest}.pickle"
+    return base / f"{name}-{hashlib.sha256(digest + made_from).hexdigest()[:20]}.pickle"
 
 
 def _trusted(path: Path) -> bool:
@@ -56,16 +55,21 @@ def _trusted(path: Path) -> bool:
     return True
 
 
-def validated(name: str, build: Callable[[], T]) -> T:
-    """BUILD() (read and validate a table), or what an earlier run of the same dlbox and the same
-    catalog bytes kept of it. Validation is the cost of every `dlbox plan`'s start-up otherwise
-    (pydantic builds a validator per row model). A missing, stale, foreign or unreadable cache is
-    rebuilt, never trusted; a cache that cannot be written is skipped."""
-    path = _cache_file(name)
+def validated(name: str, build: Callable[[], T], *, made_from: bytes = b"", keep: int = 1) -> T:
+    """BUILD() (read and validate a table), or what an earlier run of the same dlbox kept of it from
+    the same catalog bytes and MADE_FROM (the bytes BUILD reads beyond the catalog's own). The KEEP
+    files of NAME used last are kept (one per catalog table; several specs, one per project being
+    worked on). Validation is the cost of every `dlbox plan`'s start-up otherwise (pydantic's
+    import, and a validator per class). A missing, stale, foreign or unreadable cache is rebuilt,
+    never trusted; a cache that cannot be written is skipped."""
+    path = _cache_file(name, made_from)
     if path is not None and _trusted(path):
         try:
             with path.open("rb") as f:
-                return pickle.load(f)
+                value = pickle.load(f)
+            if keep > 1:
+                os.utime(path)   # used last: kept longest
+            return value
         except Exception:  # noqa: BLE001 - any damage means: validate again
             pass
     value = build()
@@ -76,9 +80,10 @@ def validated(name: str, build: Callable[[], T]) -> T:
             tmp.write_bytes(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
             os.chmod(tmp, 0o600)
             os.replace(tmp, path)
-            for old in path.parent.glob(f"{name}-*.pickle"):
-                if old != path:
-                    old.unlink(missing_ok=True)
+            kept = sorted((p for p in path.parent.glob(f"{name}-*.pickle") if p != path),
+                          key=lambda p: p.stat().st_mtime, reverse=True)
+            for old in kept[keep - 1:]:
+                old.unlink(missing_ok=True)
         except OSError:
             pass
     return value

@@ -10,14 +10,14 @@ import json
 from functools import lru_cache
 from importlib import resources
 
-from pydantic import BaseModel, ConfigDict
-
-from dlbox.catalog import SourcedRow
+from dlbox.catalog import SourcedRow, Table, row
 from dlbox.catalog.cache import validated
+from dlbox.checked import parse
 
 MEMBERS_WITH_SERIES = ("torchvision", "torchaudio", "torchtext")
 
 
+@row
 class FamilyRow(SourcedRow):
     torch: str                      # minor series: "2.13"
     torchvision: str | None         # series: "0.28"
@@ -34,8 +34,8 @@ class FamilyRow(SourcedRow):
         return getattr(self, member) if member in MEMBERS_WITH_SERIES else None
 
 
-class FamilyTable(BaseModel):
-    model_config = ConfigDict(frozen=True, defer_build=True)
+@row
+class FamilyTable(Table):
     members: dict[str, str]
     rows: tuple[FamilyRow, ...]
 
@@ -53,4 +53,4 @@ def load_family() -> FamilyTable:
 
 def _validate() -> FamilyTable:
     data = json.loads(resources.files("dlbox.catalog").joinpath("torch_family.json").read_text(encoding="utf-8"))
-    return FamilyTable(members=data["members"], rows=data["rows"])
+    return parse(FamilyTable, {"members": data["members"], "rows": data["rows"]})

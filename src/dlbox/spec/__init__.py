@@ -7,14 +7,15 @@ choices. Paths are kept as written; `Spec.project_dir` anchors relative ones.
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from dataclasses import asdict, dataclass, field, fields
+from typing import Annotated, Any, Literal, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
+from dlbox.checked import Rule, Invalid, parse_json
 from dlbox.errors import SpecError
 from dlbox.spec import grammar
 
@@ -32,143 +33,129 @@ def _as_list(v: Any) -> Any:
     return [v] if isinstance(v, (str, int)) else v
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+# Each table is a frozen dataclass read by `dlbox.checked` with no coercion (strict: 3.11 is not
+# "3.11", "yes" is not true) and no unknown key. A field's rule is the function in its `Rule`.
+table = dataclass(frozen=True, kw_only=True)
+_STRICT = {"extra": "forbid", "strict": True}
 
 
-class EnvSpec(_Strict):
-    python: str = "3.11"
-    torch: str = "auto"
-    cuda: str = "auto"
-    base: str = "auto"
+def _python(v: str) -> str:
+    if not _PY.match(v):
+        raise ValueError(f"expected a Python minor version such as \"3.11\", got {v!r}")
+    return v
+
+
+def _torch(v: str) -> str:
+    if v not in ("auto", "none") and not _VERSION.match(v):
+        raise ValueError(f'expected "auto", "none" or a version such as "2.3.1", got {v!r}')
+    return v
+
+
+def _cuda(v: str) -> str:
+    if v != "auto" and not _CUDA.match(v):
+        raise ValueError(f'expected "auto" or a CUDA version such as "12.1", got {v!r}')
+    return v
+
+
+def _base(v: str) -> str:
+    return v if v == "auto" else grammar.image_ref(v)
+
+
+def _apt(v: list[str]) -> list[str]:
+    return [grammar.apt_package(p) for p in v]
+
+
+def _pip(v: list[str]) -> list[str]:
+    return [grammar.pip_requirement(p) for p in v]
+
+
+def _requirements(v: str | None) -> str | None:
+    return None if v is None else grammar.project_path(v)
+
+
+def _paths(v: Any) -> Any:
+    return [grammar.no_control(d) for d in v] if isinstance(v, list) else v
+
+
+@table
+class EnvSpec:
+    __pydantic_config__ = _STRICT
+    python: Annotated[str, Rule(_python)] = "3.11"
+    torch: Annotated[str, Rule(_torch)] = "auto"
+    cuda: Annotated[str, Rule(_cuda)] = "auto"
+    base: Annotated[str, Rule(_base)] = "auto"
     flavor: Literal["runtime", "devel"] = "runtime"
-    apt: list[str] = Field(default_factory=list)
-    pip: list[str] = Field(default_factory=list)
-    requirements: str | None = None
-    find_links: list[str] | Literal["auto", "none"] = "auto"
+    apt: Annotated[list[str], Rule(_apt)] = field(default_factory=list)
+    pip: Annotated[list[str], Rule(_pip)] = field(default_factory=list)
+    requirements: Annotated[str | None, Rule(_requirements)] = None
+    find_links: Annotated[list[str] | Literal["auto", "none"], Rule(_paths)] = "auto"
     compiler: bool | Literal["auto"] = "auto"   # g++ + Python headers (torch.compile); auto: when the code needs it
 
-    @field_validator("python")
-    @classmethod
-    def _python(cls, v: str) -> str:
-        if not _PY.match(v):
-            raise ValueError(f"expected a Python minor version such as \"3.11\", got {v!r}")
-        return v
 
-    @field_validator("torch")
-    @classmethod
-    def _torch(cls, v: str) -> str:
-        if v not in ("auto", "none") and not _VERSION.match(v):
-            raise ValueError(f'expected "auto", "none" or a version such as "2.3.1", got {v!r}')
-        return v
-
-    @field_validator("cuda")
-    @classmethod
-    def _cuda(cls, v: str) -> str:
-        if v != "auto" and not _CUDA.match(v):
-            raise ValueError(f'expected "auto" or a CUDA version such as "12.1", got {v!r}')
-        return v
-
-    @field_validator("base")
-    @classmethod
-    def _base(cls, v: str) -> str:
-        return v if v == "auto" else grammar.image_ref(v)
-
-    @field_validator("apt")
-    @classmethod
-    def _apt(cls, v: list[str]) -> list[str]:
-        return [grammar.apt_package(p) for p in v]
-
-    @field_validator("pip")
-    @classmethod
-    def _pip(cls, v: list[str]) -> list[str]:
-        return [grammar.pip_requirement(p) for p in v]
-
-    @field_validator("requirements")
-    @classmethod
-    def _requirements(cls, v: str | None) -> str | None:
-        return None if v is None else grammar.project_path(v)
-
-    @field_validator("find_links")
-    @classmethod
-    def _find_links(cls, v: Any) -> Any:
-        return [grammar.no_control(d) for d in v] if isinstance(v, list) else v
+def _env(v: dict[str, str]) -> dict[str, str]:
+    for k, val in v.items():
+        grammar.env_name(k)
+        grammar.no_control(val)
+    return v
 
 
-class RunSpec(_Strict):
-    gpus: str | int = "auto"
-    ports: list[str] = Field(default_factory=list)
-    mounts: list[str] = Field(default_factory=list)
-    env: dict[str, str] = Field(default_factory=dict)
-    shm: str = "host"
-    command: str | list[str] | None = None
+def _command(v: str | list[str] | None) -> str | list[str] | None:
+    for part in ([v] if isinstance(v, str) else v or []):
+        grammar.no_control(part)
+    return v
+
+
+def _secrets(v: list[str] | dict[str, str]) -> list[str] | dict[str, str]:
+    for name in v:
+        grammar.env_name(name)
+    if isinstance(v, dict):
+        for name, src in v.items():
+            grammar.no_control(src)
+            if not (src == "env" or re.match(r"^env:[A-Za-z_][A-Za-z0-9_]*$", src) or src.startswith("file:")):
+                raise ValueError(f'secret {name}: expected "env", "env:VARIABLE" or "file:PATH", got {src!r}')
+    return v
+
+
+def _ports(v: list[str]) -> list[str]:
+    for p in v:
+        m = _PORT.match(str(p))
+        if not m or any(int(x) > 65535 or int(x) == 0 for x in m.groups()[:2] if x):
+            raise ValueError(f'expected a port such as "7860" or "8080:80", got {p!r}')
+    return v
+
+
+def _gpus(v: str | int) -> str | int:
+    if not _GPUS.match(str(v)):
+        raise ValueError(f'expected "auto", "all", "none", a count or device ids such as "0,2", got {v!r}')
+    return v
+
+
+def _shm(v: str) -> str:
+    if v != "host" and not _SIZE.match(v):
+        raise ValueError(f'expected "host" (for --ipc=host) or a size such as "8g", got {v!r}')
+    return v
+
+
+def _mounts(v: list[str]) -> list[str]:
+    for m in v:
+        grammar.no_control(m)
+        split_mount(m)
+    return v
+
+
+@table
+class RunSpec:
+    __pydantic_config__ = _STRICT
+    gpus: Annotated[str | int, Rule(_gpus)] = "auto"
+    ports: Annotated[list[str], Rule(_ports), Rule(_as_list, before=True)] = field(default_factory=list)
+    mounts: Annotated[list[str], Rule(_mounts), Rule(_as_list, before=True)] = field(default_factory=list)
+    env: Annotated[dict[str, str], Rule(_env)] = field(default_factory=dict)
+    shm: Annotated[str, Rule(_shm)] = "host"
+    command: Annotated[str | list[str] | None, Rule(_command)] = None
     # NAME (from the environment dlbox runs in), or {NAME = "env" | "env:VAR" | "file:PATH"}:
     # delivered as the file /run/secrets/NAME and exported by the entrypoint, never on argv,
     # in `docker inspect` or in an image (see dlbox.engine.secrets).
-    secrets: list[str] | dict[str, str] = Field(default_factory=list)
-
-    @field_validator("env")
-    @classmethod
-    def _env(cls, v: dict[str, str]) -> dict[str, str]:
-        for k, val in v.items():
-            grammar.env_name(k)
-            grammar.no_control(val)
-        return v
-
-    @field_validator("command")
-    @classmethod
-    def _command(cls, v: str | list[str] | None) -> str | list[str] | None:
-        for part in ([v] if isinstance(v, str) else v or []):
-            grammar.no_control(part)
-        return v
-
-    @field_validator("secrets")
-    @classmethod
-    def _secrets(cls, v: list[str] | dict[str, str]) -> list[str] | dict[str, str]:
-        for name in v:
-            grammar.env_name(name)
-        if isinstance(v, dict):
-            for name, src in v.items():
-                grammar.no_control(src)
-                if not (src == "env" or re.match(r"^env:[A-Za-z_][A-Za-z0-9_]*$", src) or src.startswith("file:")):
-                    raise ValueError(f'secret {name}: expected "env", "env:VARIABLE" or "file:PATH", got {src!r}')
-        return v
-
-    @field_validator("ports", "mounts", mode="before")
-    @classmethod
-    def _listify(cls, v: Any) -> Any:
-        return _as_list(v)
-
-    @field_validator("ports")
-    @classmethod
-    def _ports(cls, v: list[str]) -> list[str]:
-        for p in v:
-            m = _PORT.match(str(p))
-            if not m or any(int(x) > 65535 or int(x) == 0 for x in m.groups()[:2] if x):
-                raise ValueError(f'expected a port such as "7860" or "8080:80", got {p!r}')
-        return v
-
-    @field_validator("gpus")
-    @classmethod
-    def _gpus(cls, v: str | int) -> str | int:
-        if not _GPUS.match(str(v)):
-            raise ValueError(f'expected "auto", "all", "none", a count or device ids such as "0,2", got {v!r}')
-        return v
-
-    @field_validator("shm")
-    @classmethod
-    def _shm(cls, v: str) -> str:
-        if v != "host" and not _SIZE.match(v):
-            raise ValueError(f'expected "host" (for --ipc=host) or a size such as "8g", got {v!r}')
-        return v
-
-    @field_validator("mounts")
-    @classmethod
-    def _mounts(cls, v: list[str]) -> list[str]:
-        for m in v:
-            grammar.no_control(m)
-            split_mount(m)
-        return v
+    secrets: Annotated[list[str] | dict[str, str], Rule(_secrets)] = field(default_factory=list)
 
 
 def split_mount(m: str) -> tuple[str, str, str]:
@@ -184,69 +171,62 @@ def split_mount(m: str) -> tuple[str, str, str]:
     return drive + parts[0], parts[1], parts[2] if len(parts) == 3 else "rw"
 
 
-class NetSpec(_Strict):
-    proxy: str = "auto"
-    no_proxy: list[str] = Field(default_factory=list)
-    ca_certs: list[str] | Literal["auto", "none"] = "auto"
-    apt_mirror: str | None = None
-    pip_index: str = "auto"
+def _split_hosts(v: Any) -> Any:
+    return [s.strip() for s in v.split(",") if s.strip()] if isinstance(v, str) else v
+
+
+def _hosts(v: list[str]) -> list[str]:
+    for h in v:
+        if not re.match(r"^[A-Za-z0-9.*:/\[\]_-]+$", h):
+            raise ValueError(f"{h!r} is not a host name, address or CIDR range")
+    return v
+
+
+def _proxy(v: str) -> str:
+    grammar.no_control(v)
+    if v not in ("auto", "none") and not re.match(r"^(https?|socks5h?)://[^\s/]+", v):
+        raise ValueError('expected "auto", "none" or a URL such as "http://127.0.0.1:7890"')
+    return v
+
+
+def _url(v: str | None) -> str | None:
+    return v if v in (None, "auto", "none") else grammar.url(v)
+
+
+@table
+class NetSpec:
+    __pydantic_config__ = _STRICT
+    proxy: Annotated[str, Rule(_proxy)] = "auto"
+    no_proxy: Annotated[list[str], Rule(_hosts), Rule(_split_hosts, before=True)] = field(default_factory=list)
+    ca_certs: Annotated[list[str] | Literal["auto", "none"], Rule(_paths)] = "auto"
+    apt_mirror: Annotated[str | None, Rule(_url)] = None
+    pip_index: Annotated[str, Rule(_url)] = "auto"
     # where uv downloads a uv-managed CPython (python-build-standalone): "auto" = this host's
     # UV_PYTHON_INSTALL_MIRROR, else uv's default host; "none" = uv's default host
-    python_mirror: str = "auto"
-
-    @field_validator("no_proxy", mode="before")
-    @classmethod
-    def _split(cls, v: Any) -> Any:
-        return [s.strip() for s in v.split(",") if s.strip()] if isinstance(v, str) else v
-
-    @field_validator("no_proxy")
-    @classmethod
-    def _hosts(cls, v: list[str]) -> list[str]:
-        for h in v:
-            if not re.match(r"^[A-Za-z0-9.*:/\[\]_-]+$", h):
-                raise ValueError(f"{h!r} is not a host name, address or CIDR range")
-        return v
-
-    @field_validator("ca_certs")
-    @classmethod
-    def _ca(cls, v: Any) -> Any:
-        return [grammar.no_control(c) for c in v] if isinstance(v, list) else v
-
-    @field_validator("proxy")
-    @classmethod
-    def _proxy(cls, v: str) -> str:
-        grammar.no_control(v)
-        if v not in ("auto", "none") and not re.match(r"^(https?|socks5h?)://[^\s/]+", v):
-            raise ValueError('expected "auto", "none" or a URL such as "http://127.0.0.1:7890"')
-        return v
-
-    @field_validator("apt_mirror", "pip_index", "python_mirror")
-    @classmethod
-    def _url(cls, v: str | None) -> str | None:
-        return v if v in (None, "auto", "none") else grammar.url(v)
+    python_mirror: Annotated[str, Rule(_url)] = "auto"
 
 
-class SpecDoc(_Strict):
-    name: str | None = None
-    env: EnvSpec = Field(default_factory=EnvSpec)
-    run: RunSpec = Field(default_factory=RunSpec)
-    net: NetSpec = Field(default_factory=NetSpec)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str | None) -> str | None:
-        if v is not None and not re.match(r"^[a-z0-9][a-z0-9_.-]*$", v):
-            raise ValueError("expected lower-case letters, digits, '.', '_' or '-' (it becomes an image name)")
-        return v
+def _name(v: str | None) -> str | None:
+    if v is not None and not re.match(r"^[a-z0-9][a-z0-9_.-]*$", v):
+        raise ValueError("expected lower-case letters, digits, '.', '_' or '-' (it becomes an image name)")
+    return v
 
 
-SECTIONS: dict[str, type[BaseModel]] = {"env": EnvSpec, "run": RunSpec, "net": NetSpec}
+@table
+class SpecDoc:
+    __pydantic_config__ = _STRICT
+    name: Annotated[str | None, Rule(_name)] = None
+    env: EnvSpec = field(default_factory=EnvSpec)
+    run: RunSpec = field(default_factory=RunSpec)
+    net: NetSpec = field(default_factory=NetSpec)
 
 
-class Spec(BaseModel):
+SECTIONS: dict[str, type] = {"env": EnvSpec, "run": RunSpec, "net": NetSpec}
+
+
+@dataclass(frozen=True)
+class Spec:
     """A validated spec plus where it came from."""
-
-    model_config = ConfigDict(frozen=True)
 
     doc: SpecDoc
     file: Path | None
@@ -272,7 +252,7 @@ class Spec(BaseModel):
         return slug or "project"
 
     def to_dict(self) -> dict:
-        return self.doc.model_dump()
+        return asdict(self.doc)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -324,11 +304,33 @@ def load_spec(project_dir: Path | str = ".", *, required: bool = True) -> Spec:
 
 
 def _validate(raw: dict, text: str, file: Path, prefix: str) -> SpecDoc:
+    """RAW as a SpecDoc, or what an earlier run kept of the same bytes (`catalog.cache`: checking
+    them means importing pydantic, most of a `dlbox plan`). A spec that holds a password in a URL
+    is checked every time rather than copied into the cache."""
+    data = json.dumps(raw, default=_toml_only, sort_keys=True)
+    if _CREDENTIALS.search(data):
+        return _check(data, text, file, prefix)
+    from dlbox.catalog.cache import validated
+
+    made_from = b"".join(Path(__file__).with_name(n).read_bytes() for n in ("__init__.py", "grammar.py")) + data.encode()
+    return validated("spec", lambda: _check(data, text, file, prefix), made_from=made_from, keep=SPECS_KEPT)
+
+
+def _toml_only(value: Any) -> dict:
+    """TOML's dates and times, which JSON has not: an object no field accepts, named in the error."""
+    return {_DATETIME: value.isoformat()}
+
+
+_DATETIME = "TOML date/time"
+SPECS_KEPT = 64   # specs checked before, by content: the projects a user works on
+_CREDENTIALS = re.compile(r"://[^/\s\"@]*@")
+
+
+def _check(data: str, text: str, file: Path, prefix: str) -> SpecDoc:
     try:
-        return SpecDoc.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise SpecError(_describe(err, text, file, prefix)) from None
+        return parse_json(SpecDoc, data, strict=True)
+    except Invalid as exc:
+        raise SpecError(_describe(exc.errors[0], text, file, prefix)) from None
 
 
 def _describe(err: dict, text: str, file: Path, prefix: str) -> str:
@@ -338,8 +340,9 @@ def _describe(err: dict, text: str, file: Path, prefix: str) -> str:
     line = locate(text, prefix + section if section else prefix.rstrip("."), key)
     where = f"{file}:{line}" if line else str(file)
     table = f"[{prefix}{section}]" if section else (f"[{prefix.rstrip('.')}]" if prefix else "the top level")
-    if err["type"] == "extra_forbidden":
-        valid = list((SECTIONS[section] if section else SpecDoc).model_fields)
+    model = SECTIONS[section] if section else SpecDoc
+    if err["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
+        valid = [f.name for f in fields(model)]
         close = difflib.get_close_matches(key, valid, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         return f"{where}: unknown key '{key}' in {table}{hint}; valid keys: {', '.join(valid)}"
@@ -348,10 +351,11 @@ def _describe(err: dict, text: str, file: Path, prefix: str) -> str:
     if err["type"] == "literal_error":
         msg = "expected one of " + err["ctx"]["expected"]
     elif err["type"].endswith("_type"):
-        model = SECTIONS[section] if section else SpecDoc
-        field = model.model_fields.get(key)
-        expected = _type_name(field.annotation) if field else "another type"
-        msg = f"expected {expected}, got {type(err.get('input')).__name__} {err.get('input')!r}"
+        annotation = get_type_hints(model).get(key)
+        expected = _type_name(annotation) if annotation else "another type"
+        got = err.get("input")
+        got = f"a {_DATETIME} {got[_DATETIME]}" if isinstance(got, dict) and _DATETIME in got else f"{type(got).__name__} {got!r}"
+        msg = f"expected {expected}, got {got}"
     return f"{where}: {what}: {msg}"
 
 

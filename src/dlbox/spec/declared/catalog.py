@@ -7,60 +7,61 @@ import json
 from functools import lru_cache
 from importlib import resources
 
+from typing import Annotated
+
 from packaging.utils import canonicalize_name
-from pydantic import field_validator
 
-from dlbox.catalog import SourcedRow
+from dlbox.catalog import SourcedRow, row
 from dlbox.catalog.cache import validated
+from dlbox.checked import Rule, parse
 
-_Row = SourcedRow
+
+def _when(v: str) -> str:
+    if v not in ("run", "build"):
+        raise ValueError("when is run or build")
+    return v
 
 
-class CondaRow(_Row):
+def _specifier(v: str) -> str:
+    from packaging.specifiers import SpecifierSet
+
+    SpecifierSet(v)
+    return v
+
+
+def _requirement(v: str) -> str:
+    from packaging.requirements import Requirement
+
+    Requirement(v)
+    return v
+
+
+@row
+class CondaRow(SourcedRow):
     conda: str
     pypi: str | None
     debian: tuple[str, ...] = ()
     reason: str = ""
 
 
-class SystemRow(_Row):
+@row
+class SystemRow(SourcedRow):
     pypi: str            # canonical PyPI name, or a rule: @git, @sdist, @extension, @torch.compile
     debian: tuple[str, ...]
-    when: str            # "run" | "build"
+    when: Annotated[str, Rule(_when)]            # "run" | "build"
     reason: str
 
-    @field_validator("when")
-    @classmethod
-    def _when(cls, v: str) -> str:
-        if v not in ("run", "build"):
-            raise ValueError("when is run or build")
-        return v
 
-
-class CapRow(_Row):
+@row
+class CapRow(SourcedRow):
     package: str         # canonical PyPI name
-    versions: str        # PEP 440 specifier: the releases that need the cap
-    cap: str             # a PEP 508 requirement used as a constraint ("huggingface-hub<1")
+    versions: Annotated[str, Rule(_specifier)]   # PEP 440 specifier: the releases that need the cap
+    cap: Annotated[str, Rule(_requirement)]      # a PEP 508 requirement used as a constraint ("huggingface-hub<1")
     reason: str
 
-    @field_validator("versions")
-    @classmethod
-    def _versions(cls, v: str) -> str:
-        from packaging.specifiers import SpecifierSet
 
-        SpecifierSet(v)
-        return v
-
-    @field_validator("cap")
-    @classmethod
-    def _cap(cls, v: str) -> str:
-        from packaging.requirements import Requirement
-
-        Requirement(v)
-        return v
-
-
-class ImportRow(_Row):
+@row
+class ImportRow(SourcedRow):
     module: str
     pypi: str
 
@@ -75,7 +76,7 @@ def conda_rows() -> dict[str, CondaRow]:
 
 
 def _conda_rows() -> dict[str, CondaRow]:
-    rows = [CondaRow.model_validate(r) for r in _rows("conda_pypi.json")]
+    rows = [parse(CondaRow, r) for r in _rows("conda_pypi.json")]
     for r in rows:
         if r.pypi is None and not r.reason:
             raise ValueError(f"conda_pypi.json: {r.conda} maps to nothing and gives no reason")
@@ -88,7 +89,7 @@ def system_rows() -> dict[str, SystemRow]:
 
 
 def _system_rows() -> dict[str, SystemRow]:
-    rows = [SystemRow.model_validate(r) for r in _rows("system_deps.json")]
+    rows = [parse(SystemRow, r) for r in _rows("system_deps.json")]
     for r in rows:
         if not r.pypi.startswith("@") and canonicalize_name(r.pypi) != r.pypi:
             raise ValueError(f"system_deps.json: {r.pypi} is not a canonical PyPI name")
@@ -101,10 +102,10 @@ def import_rows() -> dict[str, str]:
 
 
 def _import_rows() -> dict[str, str]:
-    return {r.module: canonicalize_name(r.pypi) for r in (ImportRow.model_validate(x) for x in _rows("import_names.json"))}
+    return {r.module: canonicalize_name(r.pypi) for r in (parse(ImportRow, x) for x in _rows("import_names.json"))}
 
 
 @lru_cache(maxsize=1)
 def cap_rows() -> tuple[CapRow, ...]:
     """catalog/dep_caps.json: upper bounds old releases need but never declared."""
-    return validated("dep_caps", lambda: tuple(CapRow.model_validate(r) for r in _rows("dep_caps.json")))
+    return validated("dep_caps", lambda: tuple(parse(CapRow, r) for r in _rows("dep_caps.json")))
