@@ -81,7 +81,7 @@ def test_unknown_option_of_every_verb(monkeypatch, capfd, path, command):
 
 
 NUMERIC = [(path, command, param) for path, command in LEAVES for param in command.params
-           if param.param_type_name == "option" and param.type_descriptor.annotation in (int, float)]
+           if param.param_type_name == "option" and param.type.name in ("int", "float", "integer", "int range", "integer range", "float range")]
 
 
 @pytest.mark.parametrize("path,command,param", NUMERIC,
