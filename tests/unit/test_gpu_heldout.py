@@ -130,3 +130,58 @@ def test_thor_is_refused_as_a_jetson_without_calling_its_driver_l4t(fixture):
         choose(R(), smi(fixture))
     assert "Jetson" in str(e.value) and "L4T driver" not in str(e.value) and "tegrastats" not in str(e.value)
     assert "l4t" in e.value.fix.lower()
+
+
+# -- advice: the nearest setting that works, in the user's own terms
+
+def _variant_driver(version: str, variant: str) -> str:
+    """[cuda_driver.json] / [minor_compat.json]: the lowest driver that runs torch VERSION+VARIANT."""
+    from dlbox.plan.gpu_rules import driver_for
+    return driver_for(CAT, CAT.torch_row(version).variant(variant).cuda)
+
+
+def test_a_pinned_torch_too_new_for_the_driver_is_offered_the_nearest_torch_on_the_same_python():
+    """R470 (CUDA 11.4, [driver_branches.json 470]) runs cu118 through minor compatibility, so the pin
+    of 2.14.1 is answered with the newest torch that has cu118 for Python 3.11, not a Python change."""
+    d = smi("quadro-m6000-470.199.02-in-cuda11.8.txt")
+    with pytest.raises(PlanError) as e:
+        choose(R(torch="2.14.1"), d)
+    best = choose(R(), d).torch.version
+    assert f'torch = "{best}" gives torch {best}+cu118' in e.value.fix and 'python = "' not in e.value.fix
+
+
+def test_a_cuda_pin_the_driver_cannot_run_is_offered_cuda_auto():
+    with pytest.raises(PlanError) as e:
+        choose(R(cuda="12.1"), smi("quadro-m6000-470.199.02-in-cuda11.8.txt"))
+    assert 'cuda = "auto" gives torch' in e.value.fix
+
+
+def test_a_pinned_torch_without_kernels_for_blackwell_is_also_told_the_driver_for_its_own_variant():
+    """RTX 5090 (12.0) on R570: torch 2.14.1 ships cu126 (no sm_120) and cu130 (needs R580)."""
+    with pytest.raises(PlanError) as e:
+        choose(R(torch="2.14.1"), smi("rtx5090-570.153.02.txt"))
+    assert f"upgrade the driver to >= {_variant_driver('2.14.1', 'cu130')} for torch 2.14.1+cu130" in e.value.fix
+    # the nearest releases first, the newest patch of a minor before its older one
+    assert "2.9.1+cu128" in e.value.fix and "2.9.0+cu128" not in e.value.fix
+
+
+def test_an_old_pin_across_a_major_version_is_answered_with_the_release_just_below_it():
+    """R450.57 is below the 11.x minor-compat floor: torch 2.0.1 has no wheel; the nearest release that
+    runs (Python 3.10, cu102) is 1.12.1, the last 1.x, not 1.11.0."""
+    with pytest.raises(PlanError) as e:
+        choose(R(torch="2.0.1"), smi("old-titan-xp-450.57.txt"))
+    assert 'python = "3.10" gives torch 1.12.1+cu102' in e.value.fix
+
+
+def test_a_cuda_pin_without_kernels_for_the_gpu_names_the_cuda_to_ask_for():
+    with pytest.raises(PlanError) as e:
+        choose(R(cuda="12.1"), smi("b200x2-580.95.05.txt"))
+    assert '(cuda = "13.0")' in e.value.fix
+
+
+def test_devel_on_r470_names_the_driver_that_starts_a_devel_image():
+    """No devel image of a torch CUDA <= 11.4 is catalogued; the lowest driver that starts one is
+    [cuda_driver.json 11.7]'s (torch 2.0.1+cu117)."""
+    with pytest.raises(PlanError) as e:
+        choose(R(flavor="devel"), smi("quadro-m6000-470.199.02-in-cuda11.8.txt"))
+    assert f"a driver >= {CAT.cuda_row('11.7').min_driver_linux} starts nvidia/cuda:11.7" in e.value.fix

@@ -10,7 +10,7 @@ from dlbox.catalog import Catalog, load, vkey
 from dlbox.catalog.pythons import providable
 from dlbox.errors import PlanError
 from dlbox.host.nvidia_smi import is_l4t_driver
-from dlbox.plan.gpu_rules import candidates, covers, devel_ok, driver_for, py_ok
+from dlbox.plan.gpu_rules import candidates, covers, cuda_tag, devel_ok, driver_for, py_ok
 
 JETSON_ROUTE = ("use NVIDIA's L4T containers as the base (base = \"nvcr.io/nvidia/l4t-jetpack:<your L4T release, "
                 "see /etc/nv_tegra_release>\", or dusty-nv/jetson-containers images) with torch = \"none\", "
@@ -24,9 +24,16 @@ def _newest_first(rows):
 def _nearest_first(rows, pinned: str | None):
     if not pinned:
         return _newest_first(rows)
-    p = vkey(pinned)
-    return sorted(rows, key=lambda r: (abs(vkey(r.version)[0] - p[0]) * 1000 + abs(vkey(r.version)[1] - p[1]),
-                                       vkey(r.version) < p))
+    # nearest by position among the catalogued releases (2.9.1 before 2.9.0 for a pin of 2.14.1;
+    # 1.12.1 before 1.11.0 for a pin of 2.0.1), the newer one on a tie
+    order = sorted({r.version for r in load().torch} | {pinned}, key=vkey)
+    at = {v: i for i, v in enumerate(order)}
+    return sorted(rows, key=lambda r: (abs(at[r.version] - at[pinned]), at[r.version] < at[pinned]))
+
+
+def _nearest_python(pythons, py: str):
+    """Providable Pythons, nearest to `py` first (the newer on a tie)."""
+    return sorted(pythons, key=lambda x: (abs(vkey(x)[1] - vkey(py)[1]), -vkey(x)[1]))
 
 
 def refuse_aarch64(driver, req) -> None:
@@ -71,7 +78,20 @@ def refuse_devel(cat: Catalog, req, driver, cuda_max, caps) -> None:
     ok = next((c for c in candidates(cat, rows, "auto", driver, cuda_max, caps) if devel_ok(cat, c, req.python)), None)
     what = f"torch {req.torch}" if req.torch != "auto" else f"torch for Python {req.python}"
     fix = (f'torch = "{ok.row.version}" ({ok.variant.name}: nvidia/cuda devel images for CUDA {ok.variant.cuda} start '
-           f"on this driver) [torch.json {ok.row.version}]" if ok else "no catalogued torch has one for this driver")
+           f"on this driver) [torch.json {ok.row.version}]" if ok else "")
+    if ok is None:
+        for py in _nearest_python(providable(cat), req.python):
+            rows = [r for r in _newest_first(cat.torch) if py_ok(r, py)]
+            ok = next((c for c in candidates(cat, rows, "auto", driver, cuda_max, caps) if devel_ok(cat, c, py)), None)
+            if ok:
+                fix = (f'python = "{py}" with torch = "{ok.row.version}" ({ok.variant.name}: nvidia/cuda devel images '
+                       f"for CUDA {ok.variant.cuda} start on this driver) [torch.json {ok.row.version}]")
+                break
+    fix = fix or "no catalogued torch for any Python dlbox provides has a devel image this driver starts"
+    if ok is None:
+        need = _devel_driver(cat, req.python)
+        if need:
+            fix += f"; a driver >= {need[0]} starts {need[1]}"
     raise PlanError(
         f"{what} needs nvcc (flavor = \"devel\" or a CUDA-compiling dependency), i.e. an nvidia/cuda devel image "
         f"whose CUDA driver {driver.driver_version} accepts (<= {cuda_max}); none serves this torch's wheels",
@@ -101,9 +121,14 @@ def refuse_arch(cat: Catalog, req, driver, cuda_max, caps, refused) -> None:
         label = f"torch {c.row.version}+{c.variant.name}"
         if c.variant.stable is False:
             label += f' (experimental in PyTorch\'s release matrix: cuda = "{c.variant.cuda}")'
+        elif req.cuda != "auto":
+            label += f' (cuda = "{c.variant.cuda}")'
         if label not in works:
             works.append(label)
     fix = ("use " + ", or ".join(works[:3]) + (" (nearest to the pin first)" if pinned else "")) if works else ""
+    upgrade = _upgrade_for_pin(cat, req, caps, cuda_max)
+    if upgrade:
+        fix = (fix + "; or " if fix else "") + upgrade
     if not works and len(set(caps)) > 1:
         fix = _mixed_advice(cat, req, driver, cuda_max)
     if not fix:
@@ -112,6 +137,38 @@ def refuse_arch(cat: Catalog, req, driver, cuda_max, caps, refused) -> None:
         f"GPU compute capability {', '.join(sorted(set(bad)))} has no kernels in torch {version}+{variant} "
         "[torch_arch.json] (it would fail inside with 'no kernel image is available for execution on the device')",
         fix=fix)
+
+
+def _devel_driver(cat: Catalog, py: str):
+    """(driver, what) for the lowest driver that starts a devel image matching a torch wheel for `py`."""
+    best = None
+    for row in _newest_first(cat.torch):
+        if not py_ok(row, py):
+            continue
+        for v in row.variants:
+            cr = v.cuda and cat.cuda_row(v.cuda)
+            if not cr or not cr.min_driver_linux or v.status != "verified" or v.stable is False:
+                continue
+            tag = cuda_tag(cat, v.cuda, py, True)
+            if tag and (best is None or vkey(cr.min_driver_linux) < vkey(best[0])):
+                best = (cr.min_driver_linux, f"{tag[0]} for torch {row.version}+{v.name} [cuda_driver.json {v.cuda}]")
+    return best
+
+
+def _upgrade_for_pin(cat: Catalog, req, caps, cuda_max) -> str:
+    """For a pinned torch: the driver that would run a variant of it whose kernels cover these GPUs."""
+    row = cat.torch_row(req.torch) if req.torch not in ("auto", "none") else None
+    if row is None:
+        return ""
+    for v in sorted(row.variants, key=lambda v: vkey(v.cuda) if v.cuda else (), reverse=False):
+        arch = v.cuda and cat.arch_row(row.version, v.name)
+        if not arch or v.status != "verified" or vkey(v.cuda) <= vkey(cuda_max):
+            continue
+        if (req.cuda == "auto" or req.cuda == v.cuda) and all(covers(arch.archs, arch.ptx, c) for c in caps):
+            d = driver_for(cat, v.cuda)
+            if d:
+                return f"upgrade the driver to >= {d} for torch {row.version}+{v.name} [cuda_driver.json {v.cuda}]"
+    return ""
 
 
 def _unlocking_driver(cat: Catalog, py: str, caps) -> tuple[str, str] | None:
@@ -155,8 +212,16 @@ def refuse_driver(cat: Catalog, req, driver, cuda_max, caps) -> None:
             need = f"driver >= {d} for {v.name} [cuda_driver.json {v.cuda}]"
     pythons = providable(cat)
     here = []
-    for py in sorted(pythons, key=vkey, reverse=True):
-        rows = [r for r in _newest_first(cat.torch) if py_ok(r, py)]
+    pinned = req.torch if asked else None
+    same = [r for r in _nearest_first(cat.torch, pinned) if py_ok(r, req.python)]
+    c = next(iter(candidates(cat, same, "auto", driver, cuda_max, caps)), None) if (asked or req.cuda != "auto") else None
+    if c:
+        setting = (f'torch = "{c.row.version}"' if asked else "") + (", " if asked and req.cuda != "auto" else "") \
+            + ('cuda = "auto"' if req.cuda != "auto" else "")
+        here.append(f"{setting} gives torch {c.row.version}+{c.variant.name} on this driver"
+                    + (" (nearest to the pin)" if asked else "") + f" [torch.json {c.row.version}]")
+    for py in ([] if here else _nearest_python(pythons, req.python)):
+        rows = [r for r in _nearest_first(cat.torch, pinned) if py_ok(r, py)]
         c = next(iter(candidates(cat, rows, "auto", driver, cuda_max, caps)), None)
         if c:
             here.append(f'python = "{py}" gives torch {c.row.version}+{c.variant.name} [torch.json {c.row.version}]')
