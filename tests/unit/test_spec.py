@@ -150,3 +150,70 @@ def test_a_bad_spec_is_refused_again_from_a_warm_cache(tmp_path, spec_cache):
     assert good.env.python == "3.12"
     for _ in range(2):
         assert "expected a Python minor version" in error_of(tmp_path, '[env]\npython = "3.x"\n')
+
+
+# -- any TOML a user can write is a Spec or one SpecError, never a traceback --------------------------
+
+import datetime  # noqa: E402
+import tomllib  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from dlbox.spec import SECTIONS, SpecDoc  # noqa: E402
+
+_KEYS = sorted({f for cls in (*SECTIONS.values(), SpecDoc) for f in cls.__dataclass_fields__} | {"pythn", "x"})
+_SCALARS = st.one_of(
+    st.text(st.characters(blacklist_categories=("Cs",)), max_size=12), st.integers(-2, 70000), st.floats(allow_nan=False, width=32), st.booleans(),
+    st.sampled_from(["3.11", "auto", "none", "2.3.1", "12.1", "all", "0,2", "8g", "host", "git", "80", "8080:80",
+                     "http://p:3128", "~/d:/d:ro", "env", "file:/x", "3.x"]),
+    st.dates(min_value=datetime.date(1970, 1, 1)),
+)
+_VALUES = st.one_of(_SCALARS, st.lists(_SCALARS, max_size=3), st.dictionaries(st.sampled_from(_KEYS + ["A_B"]), _SCALARS, max_size=2))
+_TABLES = st.dictionaries(st.sampled_from(["env", "run", "net", "envv"]), st.dictionaries(st.sampled_from(_KEYS), _VALUES, max_size=4),
+                          max_size=3)
+
+
+def _toml(doc: dict) -> str:
+    def value(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v) if v == v and v not in (float("inf"), float("-inf")) else "0"
+        if isinstance(v, datetime.date):
+            return v.isoformat()
+        if isinstance(v, str):
+            return json.dumps(v, ensure_ascii=False).replace("\x7f", "\\u007f")
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return "{" + ", ".join(f"{json.dumps(k, ensure_ascii=False)} = {value(x)}" for k, x in v.items()) + "}"
+    return "".join(f"[{t}]\n" + "".join(f"{json.dumps(k)} = {value(v)}\n" for k, v in keys.items()) for t, keys in doc.items())
+
+
+import json  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(_TABLES)
+def test_any_toml_is_a_spec_or_one_spec_error(tmp_path, doc):
+    text = _toml(doc)
+    tomllib.loads(text)   # the generator writes valid TOML
+    (tmp_path / "dlbox.toml").write_text(text)
+    try:
+        spec = load_spec(tmp_path)
+    except SpecError as exc:
+        msg = str(exc)
+        assert "\n" not in msg.split(" (")[0] and str(tmp_path / "dlbox.toml") in msg, msg
+    else:
+        assert spec.to_dict()["env"].keys() == SECTIONS["env"].__dataclass_fields__.keys()
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("[env]\npython = 3.11\n", "'python' in [env]: expected a string, got float 3.11"),
+    ('[env]\ncompiler = "yes"\n', "expected true, false or 'auto', got str 'yes'"),
+    ('[env]\nfind_links = "x"\n', "expected a list of strings, 'auto' or 'none', got str 'x'"),
+    ("[run]\ncommand = 5\n", "expected a string or a list of strings, got int 5"),
+    ("[run]\nenv = []\n", "expected a table of strings, got list []"),
+])
+def test_type_errors_name_the_type_in_words(tmp_path, text, expected):
+    assert expected in error_of(tmp_path, text)

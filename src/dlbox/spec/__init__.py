@@ -13,7 +13,8 @@ import re
 import tomllib
 from pathlib import Path
 from dataclasses import asdict, dataclass, field, fields
-from typing import Annotated, Any, Literal, get_type_hints
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from dlbox.checked import Rule, Invalid, parse_json
 from dlbox.errors import SpecError
@@ -360,10 +361,24 @@ def _describe(err: dict, text: str, file: Path, prefix: str) -> str:
 
 
 def _type_name(annotation: Any) -> str:
-    text = str(annotation).replace("typing.", "")
-    text = re.sub(r"Literal\[([^\]]*)\]", r"\1", text)
-    return text.replace("str", "a string").replace("int", "an integer").replace("list[a string]", "a list of strings") \
-        .replace("dict[a string, a string]", "a table of strings").replace(" | None", "").replace(" | ", " or ")
+    """A field's type in the user's words: "a string or an integer", "a list of strings, 'auto' or 'none'"."""
+    words = _type_words(annotation)
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _type_words(t: Any) -> list[str]:
+    origin, args = get_origin(t), get_args(t)
+    if origin in (Union, UnionType):
+        return [w for a in args if a is not type(None) for w in _type_words(a)]
+    if origin is Literal:
+        return [repr(a) for a in args]
+    if origin is list:
+        return ["a list of " + ("strings" if args == (str,) else "values")]
+    if origin is dict:
+        return ["a table of " + ("strings" if args[1:] == (str,) else "values")]
+    if t is bool:
+        return ["true", "false"]
+    return [{str: "a string", int: "an integer", float: "a number"}.get(t, getattr(t, "__name__", str(t)))]
 
 
 def locate(text: str, table: str, key: str) -> int | None:
