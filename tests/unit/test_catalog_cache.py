@@ -57,11 +57,18 @@ def test_an_unwritable_cache_only_costs_the_validation(tmp_path, monkeypatch):
     assert validated("t", lambda: "value") == "value"
 
 
-def test_other_bytes_are_validated_again_and_replace_the_kept_file():
-    assert validated("t", lambda: "one", made_from=b"a = 1") == "one"
-    assert validated("t", lambda: "two", made_from=b"a = 2") == "two"
-    assert validated("t", lambda: pytest.fail("kept"), made_from=b"a = 2") == "two"
+def test_other_bytes_are_validated_again_and_replace_the_oldest_kept_file():
+    assert validated("t", lambda: "one", made_from=b"a = 1", keep=1) == "one"
+    assert validated("t", lambda: "two", made_from=b"a = 2", keep=1) == "two"
+    assert validated("t", lambda: pytest.fail("kept"), made_from=b"a = 2", keep=1) == "two"
     assert _cache_file("t", b"a = 2").exists() and not _cache_file("t", b"a = 1").exists()
+
+
+def test_two_dlbox_versions_do_not_evict_each_other():
+    for _ in range(2):
+        for version in (b"old", b"new"):
+            validated("catalog", lambda v=version: v, made_from=version)
+    assert validated("catalog", lambda: pytest.fail("evicted"), made_from=b"old") == b"old"
 
 
 def test_a_family_keeps_the_files_used_last():

@@ -55,10 +55,15 @@ def _trusted(path: Path) -> bool:
     return True
 
 
-def validated(name: str, build: Callable[[], T], *, made_from: bytes = b"", keep: int = 1) -> T:
+# Catalog versions kept side by side: two installs of dlbox on one machine (a pipx one and a
+# checkout) would otherwise evict each other's tables and validate them on every run.
+VERSIONS_KEPT = 3
+
+
+def validated(name: str, build: Callable[[], T], *, made_from: bytes = b"", keep: int = VERSIONS_KEPT) -> T:
     """BUILD() (read and validate a table), or what an earlier run of the same dlbox kept of it from
     the same catalog bytes and MADE_FROM (the bytes BUILD reads beyond the catalog's own). The KEEP
-    files of NAME used last are kept (one per catalog table; several specs, one per project being
+    files of NAME used last are kept (a few catalog versions; many specs, one per project being
     worked on). Validation is the cost of every `dlbox plan`'s start-up otherwise (pydantic's
     import, and a validator per class). A missing, stale, foreign or unreadable cache is rebuilt,
     never trusted; a cache that cannot be written is skipped."""
@@ -67,8 +72,7 @@ def validated(name: str, build: Callable[[], T], *, made_from: bytes = b"", keep
         try:
             with path.open("rb") as f:
                 value = pickle.load(f)
-            if keep > 1:
-                os.utime(path)   # used last: kept longest
+            os.utime(path)   # used last: kept longest
             return value
         except Exception:  # noqa: BLE001 - any damage means: validate again
             pass
