@@ -185,3 +185,19 @@ def test_devel_on_r470_names_the_driver_that_starts_a_devel_image():
     with pytest.raises(PlanError) as e:
         choose(R(flavor="devel"), smi("quadro-m6000-470.199.02-in-cuda11.8.txt"))
     assert f"a driver >= {CAT.cuda_row('11.7').min_driver_linux} starts nvidia/cuda:11.7" in e.value.fix
+
+
+@pytest.mark.parametrize("pins", [{}, {"python": "3.9"}, {"torch": "2.6.0"}])
+def test_kepler_35_is_told_no_wheel_has_its_kernels_not_to_upgrade_the_driver(pins):
+    """No verified variant in [torch_arch.json] covers 3.5 (GTX 780): a newer driver cannot help."""
+    with pytest.raises(PlanError) as e:
+        choose(R(**pins), smi("q-gtx780-450.66.txt"))
+    assert "compute capability 3.5 on any driver" in e.value.fix and "upgrade the driver" not in e.value.fix
+
+
+def test_a_cuda_pin_names_the_minor_compat_driver_first():
+    """cu128 runs from the 12.x floor [minor_compat.json 12]; full support from [cuda_driver.json 12.8]."""
+    with pytest.raises(PlanError) as e:
+        choose(R(cuda="12.8"), smi("a100-sxm-truncated-515.65.01.txt"))
+    assert (f"driver >= {CAT.minor_floor(12).floor_linux} (minor-version compatibility; full CUDA 12.8 from "
+            f"{CAT.cuda_row('12.8').min_driver_linux})") in e.value.fix

@@ -132,11 +132,24 @@ def refuse_arch(cat: Catalog, req, driver, cuda_max, caps, refused) -> None:
     if not works and len(set(caps)) > 1:
         fix = _mixed_advice(cat, req, driver, cuda_max)
     if not fix:
-        fix = "no catalogued torch has kernels for this GPU on this driver; upgrade the driver"
+        none = _uncovered(cat, caps)
+        fix = (f"no catalogued torch CUDA wheel has kernels for compute capability {', '.join(none)} on any driver: "
+               "gpu = false for CPU wheels" if none else
+               "no catalogued torch has kernels for this GPU on this driver; upgrade the driver")
     raise PlanError(
         f"GPU compute capability {', '.join(sorted(set(bad)))} has no kernels in torch {version}+{variant} "
         "[torch_arch.json] (it would fail inside with 'no kernel image is available for execution on the device')",
         fix=fix)
+
+
+def _uncovered(cat: Catalog, caps) -> list[str]:
+    """Compute capabilities no verified CUDA wheel of any catalogued torch has kernels for (Kepler 3.0/3.5)."""
+    out = []
+    for c in sorted(set(caps)):
+        if not any(v.cuda and v.status == "verified" and (a := cat.arch_row(r.version, v.name))
+                   and covers(a.archs, a.ptx, c) for r in cat.torch for v in r.variants):
+            out.append(c)
+    return out
 
 
 def _devel_driver(cat: Catalog, py: str):
@@ -204,7 +217,9 @@ def refuse_driver(cat: Catalog, req, driver, cuda_max, caps) -> None:
         what += f" with CUDA {req.cuda}"
     need = ""
     if req.cuda != "auto" and cat.cuda_row(req.cuda) and cat.cuda_row(req.cuda).min_driver_linux:
-        need = f"driver >= {cat.cuda_row(req.cuda).min_driver_linux} for CUDA {req.cuda} [cuda_driver.json {req.cuda}]"
+        full, low = cat.cuda_row(req.cuda).min_driver_linux, driver_for(cat, req.cuda)
+        note = f" (minor-version compatibility; full CUDA {req.cuda} from {full})" if low and low != full else ""
+        need = f"driver >= {low or full}{note} for CUDA {req.cuda} [cuda_driver.json {req.cuda}]"
     elif asked:
         ds = [(vkey(d), d, v) for v in asked.variants if v.cuda and (d := driver_for(cat, v.cuda))]
         if ds:
@@ -234,6 +249,11 @@ def refuse_driver(cat: Catalog, req, driver, cuda_max, caps) -> None:
         fixes.append(f"a driver >= {unlock[0]} unlocks {unlock[1]} for Python {req.python}")
     fixes += here
     fix = "; or ".join(fixes)
+    none = _uncovered(cat, caps)
+    if not here and not unlock and none:
+        raise PlanError(f"{what} cannot run on driver {driver.driver_version} (CUDA <= {cuda_max})",
+                        fix=f"no catalogued torch CUDA wheel has kernels for compute capability {', '.join(none)} "
+                            "on any driver: gpu = false for CPU wheels")
     if not here:
         fix += ("; " if fix else "") + (f"no Python dlbox provides ({', '.join(sorted(pythons, key=vkey))}) has a CUDA "
                                         "wheel that runs on this driver: upgrade the driver, or gpu = false for CPU wheels")
