@@ -201,3 +201,11 @@ def test_a_cuda_pin_names_the_minor_compat_driver_first():
         choose(R(cuda="12.8"), smi("a100-sxm-truncated-515.65.01.txt"))
     assert (f"driver >= {CAT.minor_floor(12).floor_linux} (minor-version compatibility; full CUDA 12.8 from "
             f"{CAT.cuda_row('12.8').min_driver_linux})") in e.value.fix
+
+
+def test_a_header_without_gpu_rows_says_the_kernels_were_not_checked():
+    """An RTX 5090 paste cut after its R575 header: nothing tells dlbox the GPU is sm_120, so the plan
+    must not claim 'these GPUs can run' it."""
+    c = choose(R(), smi("rtx5090-575.57.08-header.txt"))
+    assert any("lists no GPU" in w and "--compute-cap" in w for w in c.warnings)
+    assert not any("these GPUs can run" in r for r in c.reasons)

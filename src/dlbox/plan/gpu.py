@@ -159,6 +159,11 @@ def gpu_gate(req: TorchRequest, driver: DriverFacts | None, n: _Notes) -> str | 
     if driver.driver_model == "TCC":
         n.warnings.append("the GPU is in TCC mode: WSL 2 (and so Docker Desktop) sees only WDDM-mode GPUs; "
                           "switch with `nvidia-smi -g 0 -dm 0` (WDDM) and reboot")
+    if not driver.gpus:
+        seen = ("only --driver was given" if driver.source == "--driver"
+                else "this nvidia-smi output lists no GPU (cut after its header?)")
+        n.warnings.append(f"{seen}, so the wheel's kernels could not be checked against the GPU's compute "
+                          "capability: paste the GPU rows, or give --compute-cap X.Y (e.g. 12.0 for an RTX 50 series)")
     for g in driver.gpus:
         if not g.compute_cap:
             n.warnings.append(f"compute capability of GPU {g.index} ({g.name}) is unknown, so the "
@@ -220,8 +225,9 @@ def pick_torch(cat, req, driver, cuda_max, caps, nvcc, rows, local_wheels, n: _N
     pick = _pick(cand.row.version, cand.variant.name)
     n.reasons.append(f"torch {cand.row.version}+{cand.variant.name} from {pick.index_url}: "
                      + ("the release asked for" if req.torch != "auto" else "newest release")
-                     + f" with a wheel this driver ({driver.driver_version}, CUDA <= {cuda_max}) and these GPUs "
-                     f"can run [torch.json {cand.row.version}]")
+                     + f" with a wheel this driver ({driver.driver_version}, CUDA <= {cuda_max})"
+                     + (" and these GPUs can run" if caps else " can run (no GPU compute capability known)")
+                     + f" [torch.json {cand.row.version}]")
     for version, v in skipped:
         if version == cand.row.version and v.name != cand.variant.name:
             n.reasons.append(f"{v.name} also exists for torch {version} but is {why_not_chosen(v)} "
