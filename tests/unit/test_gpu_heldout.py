@@ -209,3 +209,13 @@ def test_a_header_without_gpu_rows_says_the_kernels_were_not_checked():
     c = choose(R(), smi("rtx5090-575.57.08-header.txt"))
     assert any("lists no GPU" in w and "--compute-cap" in w for w in c.warnings)
     assert not any("these GPUs can run" in r for r in c.reasons)
+
+
+def test_blackwell_on_a_python_no_blackwell_wheel_supports_is_offered_the_nearest_python():
+    """Python 3.8 ends at torch 2.4.1 [torch.json 2.4.1], which has no sm_120 [torch_arch.json]; a newer
+    driver cannot help, a newer Python can."""
+    with pytest.raises(PlanError) as e:
+        choose(R(python="3.8"), smi("rtx5090-570.153.02.txt"))
+    assert 'python = "3.9" gives torch' in e.value.fix and "upgrade the driver" not in e.value.fix
+    named = e.value.fix.split('python = "3.9" gives torch ')[1].split("+")[0]
+    assert choose(R(python="3.9", torch=named), smi("rtx5090-570.153.02.txt")).gpu

@@ -131,6 +131,14 @@ def refuse_arch(cat: Catalog, req, driver, cuda_max, caps, refused) -> None:
         fix = (fix + "; or " if fix else "") + upgrade
     if not works and len(set(caps)) > 1:
         fix = _mixed_advice(cat, req, driver, cuda_max)
+    if not fix and not _uncovered(cat, caps):
+        for py in _nearest_python(providable(cat), req.python):
+            rows = [r for r in _nearest_first(cat.torch, pinned) if py_ok(r, py)]
+            c = next(iter(candidates(cat, rows, "auto", driver, cuda_max, caps)), None)
+            if c:
+                fix = (f'no catalogued torch for Python {req.python} has them; python = "{py}" gives torch '
+                       f"{c.row.version}+{c.variant.name} [torch.json {c.row.version}]")
+                break
     if not fix:
         none = _uncovered(cat, caps)
         fix = (f"no catalogued torch CUDA wheel has kernels for compute capability {', '.join(none)} on any driver: "
