@@ -45,6 +45,10 @@ PARSE = [
     # "GPU 0: NVIDIA Thor" without its UUID
     ("thor-595.78-abridged.txt", "595.78", [("NVIDIA Thor", "Thor")], False, None),
     ("vgpu-guest-smi-510.85.02-driver-510.85.03.txt", "510.85.03", [("NVIDIA GeForce ...", None)], False, None),
+    # a web page that collapsed the table's spacing
+    ("blog-collapsed-spaces-v100x4-410.48.txt", "410.48", [("Tesla V100-PCIE...", "V100")] * 3, False, None),
+    ("collect-env-gpu-list-rtx2080ti-gtx1080ti.txt", None,
+     [("GeForce RTX 2080 Ti", "RTX 20[6-8]"), ("GeForce GTX 1080 Ti", "GTX 10[5-8]")], False, None),
 ]
 
 
@@ -219,3 +223,15 @@ def test_blackwell_on_a_python_no_blackwell_wheel_supports_is_offered_the_neares
     assert 'python = "3.9" gives torch' in e.value.fix and "upgrade the driver" not in e.value.fix
     named = e.value.fix.split('python = "3.9" gives torch ')[1].split("+")[0]
     assert choose(R(python="3.9", torch=named), smi("rtx5090-570.153.02.txt")).gpu
+
+
+def test_a_mixed_rig_no_wheel_covers_says_what_each_wheel_lacks():
+    """Pascal 6.1 beside Blackwell 12.0 on R580 [driver_branches.json 580]: torch 2.14.1's cu126 has no
+    sm_120, its cu13x wheels no sm_61 [torch_arch.json 2.12.0-2.14.1]."""
+    from dlbox.host.nvidia_smi import facts_from_options
+    d = facts_from_options(nvidia_smi_text=(FIX / "b200x2-580.95.05.txt").read_text(), driver=None,
+                           compute_caps=["6.1", "12.0"])
+    with pytest.raises(PlanError) as e:
+        choose(R(), d)
+    assert "every GPU here (compute capability 6.1, 12.0)" in str(e.value) and "+cu126 lacks 12.0" in str(e.value)
+    assert 'gpus = "device=0"' in e.value.fix and 'gpus = "device=1"' in e.value.fix

@@ -107,7 +107,8 @@ def _mixed_advice(cat: Catalog, req, driver, cuda_max) -> str:
         rows = [r for r in _newest_first(cat.torch) if py_ok(r, req.python)]
         c = next(iter(candidates(cat, rows, "auto", driver, cuda_max, [g.compute_cap])), None)
         if c:
-            parts.append(f'GPU {g.index} ({g.name}, {g.compute_cap}): [run] gpus = "device={g.index}" '
+            label = g.compute_cap if g.name.startswith("GPU ") else f"{g.name}, {g.compute_cap}"
+            parts.append(f'GPU {g.index} ({label}): [run] gpus = "device={g.index}" '
                          f"(CUDA_VISIBLE_DEVICES={g.index}) with torch {c.row.version}+{c.variant.name}")
     return "no single wheel covers every GPU here; choose: " + "; ".join(parts) if parts else ""
 
@@ -144,6 +145,13 @@ def refuse_arch(cat: Catalog, req, driver, cuda_max, caps, refused) -> None:
         fix = (f"no catalogued torch CUDA wheel has kernels for compute capability {', '.join(none)} on any driver: "
                "gpu = false for CPU wheels" if none else
                "no catalogued torch has kernels for this GPU on this driver; upgrade the driver")
+    lacks = {v: sorted(set(b)) for ver, v, b in refused if ver == version}
+    if len(set(caps)) > 1 and len(lacks) > 1:
+        # a mixed rig: say what each wheel of this release lacks, not only the first one tried
+        what = "; ".join(f"+{v} lacks {', '.join(b)}" for v, b in lacks.items())
+        raise PlanError(
+            f"no wheel of torch {version} has kernels for every GPU here (compute capability "
+            f"{', '.join(sorted(set(caps), key=vkey))}): {what} [torch_arch.json]", fix=fix)
     raise PlanError(
         f"GPU compute capability {', '.join(sorted(set(bad)))} has no kernels in torch {version}+{variant} "
         "[torch_arch.json] (it would fail inside with 'no kernel image is available for execution on the device')",
