@@ -45,6 +45,8 @@ PARSE = [
     # "GPU 0: NVIDIA Thor" without its UUID
     ("thor-595.78-abridged.txt", "595.78", [("NVIDIA Thor", "Thor")], False, None),
     ("vgpu-guest-smi-510.85.02-driver-510.85.03.txt", "510.85.03", [("NVIDIA GeForce ...", None)], False, None),
+    ("windows-q-gtx1080ti-442.92-wddm.txt", "442.92", [("GeForce GTX 1080 Ti", "GTX 10[5-8]")], False, "WDDM"),
+    ("L-cut-uuid-and-xml-gtx1660ti-430.64.txt", "430.64", [("GeForce GTX 1660 Ti", "GTX 16[5-6]")], False, None),
     # a web page that collapsed the table's spacing
     ("blog-collapsed-spaces-v100x4-410.48.txt", "410.48", [("Tesla V100-PCIE...", "V100")] * 3, False, None),
     ("collect-env-gpu-list-rtx2080ti-gtx1080ti.txt", None,
@@ -105,7 +107,9 @@ def test_drivers_older_than_the_catalog_are_refused_with_the_driver_that_unlocks
     with pytest.raises(PlanError) as e:
         choose(R(), smi(fixture))
     assert f"older than R{oldest.branch}" in str(e.value)
-    assert f"a driver >= {CAT.minor_floor(11).floor_linux} unlocks torch" in e.value.fix
+    d = smi(fixture)
+    floor = CAT.minor_floor(11).floor_windows if d.driver_model else CAT.minor_floor(11).floor_linux
+    assert f"a driver >= {floor} unlocks torch" in e.value.fix
 
 
 def test_kepler_on_an_old_driver_is_told_no_wheel_has_its_kernels():
@@ -235,3 +239,12 @@ def test_a_mixed_rig_no_wheel_covers_says_what_each_wheel_lacks():
         choose(R(), d)
     assert "every GPU here (compute capability 6.1, 12.0)" in str(e.value) and "+cu126 lacks 12.0" in str(e.value)
     assert 'gpus = "device=0"' in e.value.fix and 'gpus = "device=1"' in e.value.fix
+
+
+def test_windows_drivers_are_told_windows_driver_numbers():
+    """A Windows (WDDM) driver is numbered differently: cu118 runs from [minor_compat.json 11]
+    floor_windows, full CUDA 11.8 from [cuda_driver.json 11.8] min_driver_windows."""
+    with pytest.raises(PlanError) as e:
+        choose(R(), smi("windows-q-gtx1080ti-442.92-wddm.txt"))
+    assert (f"a driver >= {CAT.minor_floor(11).floor_windows} unlocks torch 2.7.1+cu118 (minor-version compatibility; "
+            f"full CUDA 11.8 from {CAT.cuda_row('11.8').min_driver_windows})") in e.value.fix

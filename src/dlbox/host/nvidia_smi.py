@@ -69,7 +69,7 @@ _ROW = re.compile(r"^\|\s+(\d+)\s+(.+?)\s+(On|Off|WDDM|TCC|N/A)\s*\|"
 _MEM = re.compile(r"(\d+)Mi?B\s*/\s*(\d+)Mi?B")  # R3xx printed "9MB /  4095MB"
 _PRODUCT = re.compile(r"^\s*Product Name\s*:\s*(.+?)\s*$|<product_name>(.+?)</product_name>", re.M)
 # "GPU 0: NAME (UUID: GPU-…)"; abridged pastes drop the UUID ("GPU 0: NVIDIA Thor").
-_LIST = re.compile(r"^\s*GPU (\d+): (.+?)(?: \(UUID: [^)]*\))?\s*$")
+_LIST = re.compile(r"^\s*GPU (\d+): (.+?)(?: \(UUID: [^)]*\)?)?\s*$")  # a cut paste may lose the ")"
 # Pasted replies quote with "> "; a GitHub/e-mail quote must not hide the table.
 _QUOTE = re.compile(r"^[ \t]*(?:>[ \t]?)+", re.M)
 _MIG_LIST = re.compile(r"^\s+MIG \S+\s+Device\s+\d+:")

@@ -10,7 +10,7 @@ from dlbox.catalog import Catalog, load, vkey
 from dlbox.catalog.pythons import providable
 from dlbox.errors import PlanError
 from dlbox.host.nvidia_smi import is_l4t_driver
-from dlbox.plan.gpu_rules import candidates, covers, cuda_tag, devel_ok, driver_for, py_ok
+from dlbox.plan.gpu_rules import candidates, covers, cuda_tag, devel_ok, driver_for, full_driver, py_ok, windows_driver
 
 JETSON_ROUTE = ("use NVIDIA's L4T containers as the base (base = \"nvcr.io/nvidia/l4t-jetpack:<your L4T release, "
                 "see /etc/nv_tegra_release>\", or dusty-nv/jetson-containers images) with torch = \"none\", "
@@ -89,7 +89,7 @@ def refuse_devel(cat: Catalog, req, driver, cuda_max, caps) -> None:
                 break
     fix = fix or "no catalogued torch for any Python dlbox provides has a devel image this driver starts"
     if ok is None:
-        need = _devel_driver(cat, req.python)
+        need = _devel_driver(cat, req.python, windows_driver(driver))
         if need:
             fix += f"; a driver >= {need[0]} starts {need[1]}"
     raise PlanError(
@@ -127,7 +127,7 @@ def refuse_arch(cat: Catalog, req, driver, cuda_max, caps, refused) -> None:
         if label not in works:
             works.append(label)
     fix = ("use " + ", or ".join(works[:3]) + (" (nearest to the pin first)" if pinned else "")) if works else ""
-    upgrade = _upgrade_for_pin(cat, req, caps, cuda_max)
+    upgrade = _upgrade_for_pin(cat, req, caps, cuda_max, windows_driver(driver))
     if upgrade:
         fix = (fix + "; or " if fix else "") + upgrade
     if not works and len(set(caps)) > 1:
@@ -168,23 +168,23 @@ def _uncovered(cat: Catalog, caps) -> list[str]:
     return out
 
 
-def _devel_driver(cat: Catalog, py: str):
+def _devel_driver(cat: Catalog, py: str, windows: bool = False):
     """(driver, what) for the lowest driver that starts a devel image matching a torch wheel for `py`."""
     best = None
     for row in _newest_first(cat.torch):
         if not py_ok(row, py):
             continue
         for v in row.variants:
-            cr = v.cuda and cat.cuda_row(v.cuda)
-            if not cr or not cr.min_driver_linux or v.status != "verified" or v.stable is False:
+            need = v.cuda and full_driver(cat, v.cuda, windows)
+            if not need or v.status != "verified" or v.stable is False:
                 continue
             tag = cuda_tag(cat, v.cuda, py, True)
-            if tag and (best is None or vkey(cr.min_driver_linux) < vkey(best[0])):
-                best = (cr.min_driver_linux, f"{tag[0]} for torch {row.version}+{v.name} [cuda_driver.json {v.cuda}]")
+            if tag and (best is None or vkey(need) < vkey(best[0])):
+                best = (need, f"{tag[0]} for torch {row.version}+{v.name} [cuda_driver.json {v.cuda}]")
     return best
 
 
-def _upgrade_for_pin(cat: Catalog, req, caps, cuda_max) -> str:
+def _upgrade_for_pin(cat: Catalog, req, caps, cuda_max, windows: bool = False) -> str:
     """For a pinned torch: the driver that would run a variant of it whose kernels cover these GPUs."""
     row = cat.torch_row(req.torch) if req.torch not in ("auto", "none") else None
     if row is None:
@@ -194,13 +194,13 @@ def _upgrade_for_pin(cat: Catalog, req, caps, cuda_max) -> str:
         if not arch or v.status != "verified" or vkey(v.cuda) <= vkey(cuda_max):
             continue
         if (req.cuda == "auto" or req.cuda == v.cuda) and all(covers(arch.archs, arch.ptx, c) for c in caps):
-            d = driver_for(cat, v.cuda)
+            d = driver_for(cat, v.cuda, windows)
             if d:
                 return f"upgrade the driver to >= {d} for torch {row.version}+{v.name} [cuda_driver.json {v.cuda}]"
     return ""
 
 
-def _unlocking_driver(cat: Catalog, py: str, caps) -> tuple[str, str] | None:
+def _unlocking_driver(cat: Catalog, py: str, caps, windows: bool = False) -> tuple[str, str] | None:
     """(driver, 'torch X+cuYY') for the lowest driver that runs some wheel for this Python and GPUs."""
     best = None
     for row in cat.torch:
@@ -212,11 +212,11 @@ def _unlocking_driver(cat: Catalog, py: str, caps) -> tuple[str, str] | None:
                 continue
             if not all(covers(arch.archs, arch.ptx, c) for c in caps):
                 continue
-            d = driver_for(cat, v.cuda)
+            d = driver_for(cat, v.cuda, windows)
             # the lowest driver; at that driver, the newest torch it unlocks
             if d and (best is None or (vkey(d), [-x for x in vkey(row.version)])
                       < (vkey(best[0]), [-x for x in vkey(best[2])])):
-                full = cat.cuda_row(v.cuda).min_driver_linux
+                full = full_driver(cat, v.cuda, windows)
                 note = f" (minor-version compatibility; full CUDA {v.cuda} from {full})" if full and full != d else ""
                 best = (d, f"torch {row.version}+{v.name}{note} [cuda_driver.json {v.cuda}]", row.version)
     return (best[0], best[1]) if best else None
@@ -232,12 +232,13 @@ def refuse_driver(cat: Catalog, req, driver, cuda_max, caps) -> None:
     if req.cuda != "auto":
         what += f" with CUDA {req.cuda}"
     need = ""
-    if req.cuda != "auto" and cat.cuda_row(req.cuda) and cat.cuda_row(req.cuda).min_driver_linux:
-        full, low = cat.cuda_row(req.cuda).min_driver_linux, driver_for(cat, req.cuda)
+    win = windows_driver(driver)
+    if req.cuda != "auto" and cat.cuda_row(req.cuda) and full_driver(cat, req.cuda, win):
+        full, low = full_driver(cat, req.cuda, win), driver_for(cat, req.cuda, win)
         note = f" (minor-version compatibility; full CUDA {req.cuda} from {full})" if low and low != full else ""
         need = f"driver >= {low or full}{note} for CUDA {req.cuda} [cuda_driver.json {req.cuda}]"
     elif asked:
-        ds = [(vkey(d), d, v) for v in asked.variants if v.cuda and (d := driver_for(cat, v.cuda))]
+        ds = [(vkey(d), d, v) for v in asked.variants if v.cuda and (d := driver_for(cat, v.cuda, win))]
         if ds:
             _, d, v = min(ds, key=lambda x: x[0])
             need = f"driver >= {d} for {v.name} [cuda_driver.json {v.cuda}]"
@@ -257,7 +258,7 @@ def refuse_driver(cat: Catalog, req, driver, cuda_max, caps) -> None:
         if c:
             here.append(f'python = "{py}" gives torch {c.row.version}+{c.variant.name} [torch.json {c.row.version}]')
             break
-    unlock = _unlocking_driver(cat, req.python, caps)
+    unlock = _unlocking_driver(cat, req.python, caps, windows_driver(driver))
     fixes = []
     if need:
         fixes.append(f"upgrade to {need}")
@@ -281,7 +282,7 @@ def refuse_old_driver(cat: Catalog, req, driver, caps) -> None:
     so say which driver unlocks one for this Python and these GPUs, as refuse_driver does for R384+."""
     oldest = min(cat.driver_branches, key=lambda r: r.branch)
     what = f"torch {req.torch}" if req.torch not in ("auto", "none") else f"torch for Python {req.python}"
-    unlock = _unlocking_driver(cat, req.python, caps)
+    unlock = _unlocking_driver(cat, req.python, caps, windows_driver(driver))
     fix = (f"a driver >= {unlock[0]} unlocks {unlock[1]} for Python {req.python}" if unlock else
            f"no catalogued torch CUDA wheel for Python {req.python} has kernels for compute capability "
            f"{', '.join(sorted(set(caps)))}")

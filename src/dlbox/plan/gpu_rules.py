@@ -57,13 +57,26 @@ def why_not_chosen(v: Variant) -> str:
     return f"{v.status} in the catalog"
 
 
-def driver_for(cat: Catalog, cuda: str) -> str | None:
-    """The lowest driver that runs a wheel of this CUDA (minor-version floor where it applies)."""
+def driver_for(cat: Catalog, cuda: str, windows: bool = False) -> str | None:
+    """The lowest driver that runs a wheel of this CUDA (minor-version floor where it applies).
+    `windows`: the host's driver is a Windows one (WSL 2, nvidia-smi.exe), numbered differently
+    ([minor_compat.json] floor_windows, [cuda_driver.json] min_driver_windows); None where unknown."""
     cr = cat.cuda_row(cuda)
     floor = cat.minor_floor(int(cuda.split(".")[0]))
-    if floor is not None:
-        return floor.floor_linux
-    return cr.min_driver_linux if cr else None
+    if floor is not None and (floor.floor_windows if windows else floor.floor_linux):
+        return floor.floor_windows if windows else floor.floor_linux
+    return full_driver(cat, cuda, windows)
+
+
+def full_driver(cat: Catalog, cuda: str, windows: bool = False) -> str | None:
+    """The lowest driver with full support for this CUDA [cuda_driver.json]."""
+    cr = cat.cuda_row(cuda)
+    return (cr.min_driver_windows if windows else cr.min_driver_linux) if cr else None
+
+
+def windows_driver(driver) -> bool:
+    """The driver number is a Windows one (WSL 2 or a Windows nvidia-smi.exe table)."""
+    return bool(driver is not None and (driver.wsl or driver.driver_model))
 
 
 @dataclass(frozen=True)
