@@ -248,3 +248,19 @@ def test_windows_drivers_are_told_windows_driver_numbers():
         choose(R(), smi("windows-q-gtx1080ti-442.92-wddm.txt"))
     assert (f"a driver >= {CAT.minor_floor(11).floor_windows} unlocks torch 2.7.1+cu118 (minor-version compatibility; "
             f"full CUDA 11.8 from {CAT.cuda_row('11.8').min_driver_windows})") in e.value.fix
+
+
+@pytest.mark.parametrize("fixture,cap_from", [
+    ("csv-noheader-name-first-h200-580.159.04-gpu-lane.csv.txt", "nvidia-smi --query-gpu=compute_cap"),
+    ("csv-noheader-nounits-index-first-h200-580.159.04-gpu-lane.csv.txt", "name table [gpu_names.json H200]"),
+    ("csv-driver-first-h200-580.159.04-gpu-lane.csv.txt", "nvidia-smi --query-gpu=compute_cap"),
+    ("xml-h200-580.159.04-gpu-lane.txt", "name table [gpu_names.json H200]"),
+])
+def test_query_outputs_recorded_on_a_real_h200_parse_in_any_column_order(fixture, cap_from):
+    d = smi(fixture)
+    assert d.driver_version == "580.159.04"
+    assert [(g.index, g.name, g.compute_cap, g.cap_from) for g in d.gpus] == [(0, "NVIDIA H200", "9.0", cap_from)]
+
+
+def test_a_headerless_line_of_words_is_not_a_gpu():
+    assert not parse_nvidia_smi("hello, world\nfoo, bar\n").gpus

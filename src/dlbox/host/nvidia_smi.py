@@ -143,22 +143,39 @@ def _csv_blocks(lines: list[str]) -> list[tuple[list[str], list[list[str]]]]:
     return blocks
 
 
+_SHAPES = (  # value shape -> the --query-gpu field it can only be (a header-less CSV names no columns)
+    ("driver_version", r"\d{3}\.\d+(\.\d+)*"),
+    ("compute_cap", r"\d{1,2}\.\d"),
+    ("memory.total", r"\d+ MiB"),
+    ("name", r".*[A-Za-z].*"),
+)
+
+
+def _column(value: str, pos: int) -> str | None:
+    if re.fullmatch(r"\d+", value):
+        # a bare number: the index leads dlbox's own query; later, a small one is an index
+        # ("NVIDIA H200, 0, 9.0, …") and a large one a memory.total in MiB (`nounits`)
+        return "index" if pos == 0 or int(value) < 64 else "memory.total"
+    return next((col for col, shape in _SHAPES if re.fullmatch(shape, value)), None)
+
+
 def _headerless_csv(lines: list[str]) -> list[tuple[list[str], list[list[str]]]]:
+    """`--format=csv,noheader` in any column order: each column named by the shape of its values
+    (a driver 580.159.04, a capability 9.0, a name with letters, "143771 MiB"). Without a header,
+    only values of those shapes make it a query's output: a stray "hello, world" line is not a GPU."""
     rows = [[v.strip() for v in ln.split(",")] for ln in lines]
     if not rows or len({len(r) for r in rows}) != 1 or len(rows[0]) < 2:
         return []
-    if rows[0][0].isdigit():  # dlbox's own query before it asked for a header
-        cols = ["index", "name", "compute_cap", "memory.total"][:len(rows[0])]
-    else:
-        cols = ["name", "driver_version", "compute_cap", "memory.total"][:len(rows[0])]
-    # Without a header, only values of the right shape make it a query's output: a stray
-    # "hello, world" line is not a GPU named hello on driver "world".
-    shapes = {"index": r"\d+", "driver_version": r"\d+(\.\d+)+", "compute_cap": r"\d+\.\d+|\[N/A\]",
-              "memory.total": r"\d+( MiB)?|\[N/A\]"}
-    for row in rows:
-        for col, value in zip(cols, row):
-            if col in shapes and not re.fullmatch(shapes[col], value):
-                return []
+    cols = [_column(v, i) for i, v in enumerate(rows[0])]
+    for row in rows[1:]:
+        if [_column(v, i) for i, v in enumerate(row)] != cols:
+            return []
+    named = [c for c in cols if c]
+    if None in cols or len(set(named)) != len(named) or not {"name", "driver_version"} & set(named):
+        return []
+    if "name" in named and not re.search(r"NVIDIA|GeForce|Quadro|Tesla|TITAN|RTX|GTX|GRID|\b[A-Z]{1,2}\d{1,4}\b",
+                                         rows[0][cols.index("name")]):
+        return []
     return [(cols, rows)]
 
 
@@ -199,8 +216,9 @@ def parse_nvidia_smi(text: str) -> DriverFacts:
     cuda = _CUDA.search(text)
     smi = _SMI.search(text)
     blocks = _csv_blocks(nonblank)
-    if not blocks and nonblank and "|" not in text and ":" not in text and all("," in ln for ln in nonblank):
-        blocks = _headerless_csv(nonblank)
+    values = [ln for ln in nonblank if "nvidia-smi" not in ln and not re.match(r"^\S*[$#>]\s", ln)]
+    if not blocks and values and "|" not in text and all("," in ln and ":" not in ln for ln in values):
+        blocks = _headerless_csv(values)
 
     gpus: list[Gpu] = []
     model = None
