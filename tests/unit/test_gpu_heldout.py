@@ -264,3 +264,20 @@ def test_query_outputs_recorded_on_a_real_h200_parse_in_any_column_order(fixture
 
 def test_a_headerless_line_of_words_is_not_a_gpu():
     assert not parse_nvidia_smi("hello, world\nfoo, bar\n").gpus
+
+
+def test_devel_with_a_pinned_torch_names_the_driver_that_starts_its_own_devel_image():
+    """torch 2.8.0's lowest CUDA is 12.6 [torch.json 2.8.0]; a devel image needs full support,
+    [cuda_driver.json 12.6] — not the minor-compat floor, which runs the wheel but not the image."""
+    with pytest.raises(PlanError) as e:
+        choose(R(torch="2.8.0", flavor="devel"), smi("mig-a100-80g-truncated-520.61.05.txt"))
+    assert "needs nvcc" in str(e.value)
+    assert f"a driver >= {CAT.cuda_row('12.6').min_driver_linux} starts nvidia/cuda:12.6" in e.value.fix
+    assert "for torch 2.8.0+cu126" in e.value.fix
+
+
+def test_devel_with_a_cuda_pin_the_driver_cannot_start_drops_the_pin_in_its_advice():
+    with pytest.raises(PlanError) as e:
+        choose(R(cuda="12.4", flavor="devel"), smi("a10g-535.247.01.txt"))
+    assert e.value.fix.startswith('cuda = "auto", torch = "')
+    assert f"a driver >= {CAT.cuda_row('12.4').min_driver_linux} starts nvidia/cuda:12.4" in e.value.fix

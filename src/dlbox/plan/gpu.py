@@ -214,7 +214,9 @@ def pick_torch(cat, req, driver, cuda_max, caps, nvcc, rows, local_wheels, n: _N
     gen = candidates(cat, rows, req.cuda, driver, cuda_max, caps, refused=refused, skipped=skipped)
     if nvcc:
         cand = next((c for c in gen if devel_ok(cat, c, req.python)), None)
-        if cand is None and gen:
+        if cand is None and (gen or not refused):
+            # nothing runs with nvcc here: say which torch / driver gets a devel image (a runtime-only
+            # answer, e.g. a minor-compat driver, would still leave the build without nvcc)
             advice.refuse_devel(cat, req, driver, cuda_max, caps)
     else:
         cand = gen[0] if gen else None

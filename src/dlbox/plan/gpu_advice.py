@@ -77,8 +77,11 @@ def refuse_devel(cat: Catalog, req, driver, cuda_max, caps) -> None:
     rows = [r for r in _newest_first(cat.torch) if py_ok(r, req.python)]
     ok = next((c for c in candidates(cat, rows, "auto", driver, cuda_max, caps) if devel_ok(cat, c, req.python)), None)
     what = f"torch {req.torch}" if req.torch != "auto" else f"torch for Python {req.python}"
-    fix = (f'torch = "{ok.row.version}" ({ok.variant.name}: nvidia/cuda devel images for CUDA {ok.variant.cuda} start '
-           f"on this driver) [torch.json {ok.row.version}]" if ok else "")
+    if req.cuda != "auto":
+        what += f" with CUDA {req.cuda}"
+    unpin = 'cuda = "auto", ' if req.cuda != "auto" else ""
+    fix = (f'{unpin}torch = "{ok.row.version}" ({ok.variant.name}: nvidia/cuda devel images for CUDA {ok.variant.cuda} '
+           f"start on this driver) [torch.json {ok.row.version}]" if ok else "")
     if ok is None:
         for py in _nearest_python(providable(cat), req.python):
             rows = [r for r in _newest_first(cat.torch) if py_ok(r, py)]
@@ -88,14 +91,14 @@ def refuse_devel(cat: Catalog, req, driver, cuda_max, caps) -> None:
                        f"for CUDA {ok.variant.cuda} start on this driver) [torch.json {ok.row.version}]")
                 break
     fix = fix or "no catalogued torch for any Python dlbox provides has a devel image this driver starts"
-    if ok is None:
-        need = _devel_driver(cat, req.python, windows_driver(driver))
-        if need:
-            fix += f"; a driver >= {need[0]} starts {need[1]}"
+    need = _devel_driver(cat, req.python, windows_driver(driver), req, caps)
+    if need:
+        fix += f"; or a driver >= {need[0]} starts {need[1]}"
     raise PlanError(
         f"{what} needs nvcc (flavor = \"devel\" or a CUDA-compiling dependency), i.e. an nvidia/cuda devel image "
         f"whose CUDA driver {driver.driver_version} accepts (<= {cuda_max}); none serves this torch's wheels",
-        fix=fix + "; or upgrade the driver; or flavor = \"runtime\" without CUDA-compiling dependencies")
+        fix=fix + ("" if need else "; or upgrade the driver") + "; or flavor = \"runtime\" without CUDA-compiling "
+                                                                 "dependencies")
 
 
 def _mixed_advice(cat: Catalog, req, driver, cuda_max) -> str:
@@ -168,13 +171,19 @@ def _uncovered(cat: Catalog, caps) -> list[str]:
     return out
 
 
-def _devel_driver(cat: Catalog, py: str, windows: bool = False):
-    """(driver, what) for the lowest driver that starts a devel image matching a torch wheel for `py`."""
+def _devel_driver(cat: Catalog, py: str, windows: bool = False, req=None, caps=()):
+    """(driver, what) for the lowest driver that starts a devel image matching a torch wheel for `py`
+    (of the pinned torch / CUDA when there is a pin) whose kernels cover `caps`."""
     best = None
     for row in _newest_first(cat.torch):
-        if not py_ok(row, py):
+        if not py_ok(row, py) or (req is not None and req.torch not in ("auto", "none") and row.version != req.torch):
             continue
         for v in row.variants:
+            if req is not None and req.cuda != "auto" and v.cuda != req.cuda:
+                continue
+            arch = v.cuda and cat.arch_row(row.version, v.name)
+            if caps and not (arch and all(covers(arch.archs, arch.ptx, c) for c in caps)):
+                continue
             need = v.cuda and full_driver(cat, v.cuda, windows)
             if not need or v.status != "verified" or v.stable is False:
                 continue
