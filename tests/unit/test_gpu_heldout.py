@@ -181,10 +181,31 @@ def test_an_old_pin_across_a_major_version_is_answered_with_the_release_just_bel
     assert 'python = "3.10" gives torch 1.12.1+cu102' in e.value.fix
 
 
-def test_a_cuda_pin_without_kernels_for_the_gpu_names_the_cuda_to_ask_for():
+def test_a_cuda_pin_without_kernels_for_the_gpu_names_the_nearest_cuda_to_ask_for():
+    """B200 (10.0): cu121-cu126 wheels have no sm_100 [torch_arch.json]; cu128 is the nearest CUDA to
+    the pin whose wheels do (2.8-2.11 cu128 list 10.0)."""
     with pytest.raises(PlanError) as e:
         choose(R(cuda="12.1"), smi("b200x2-580.95.05.txt"))
-    assert '(cuda = "13.0")' in e.value.fix
+    assert e.value.fix.startswith('use torch 2.11.0+cu128 (cuda = "12.8")')
+
+
+def test_a_cuda_pin_too_old_for_hopper_is_offered_the_nearest_cuda_with_sm90():
+    """H100 (9.0): cu117 lists up to 8.6, cu118 has 9.0 [torch_arch.json]; newest torch with cu118 first."""
+    with pytest.raises(PlanError) as e:
+        choose(R(cuda="11.7"), smi("h100-570.133.20.txt"))
+    assert e.value.fix.startswith('use torch 2.7.1+cu118 (cuda = "11.8")')
+
+
+def test_a_two_part_torch_pin_is_its_zero_release():
+    """PEP 440: ==2.5 is 2.5.0 [torch.json 2.5.0]."""
+    assert choose(R(torch="2.5"), smi("h100-570.133.20.txt")).torch.version == "2.5.0"
+
+
+def test_a_torch_pin_the_catalog_does_not_know_is_told_the_nearest_it_does():
+    with pytest.raises(PlanError) as e:
+        choose(R(torch="2.99.0"), smi("h100-570.133.20.txt"))
+    newest = max((r.version for r in CAT.torch), key=vkey)
+    assert f"the nearest catalogued releases for Python 3.11: {newest}" in e.value.fix
 
 
 def test_devel_on_r470_names_the_driver_that_starts_a_devel_image():

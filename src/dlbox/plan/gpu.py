@@ -311,6 +311,7 @@ def choose(
 
     Raises PlanError when no torch wheel fits, naming the nearest setting that would."""
     cat = load()
+    req = _catalogued_pin(req, cat)
     if req.flavor not in ("runtime", "devel"):
         raise PlanError(f"flavor {req.flavor!r} is not known", fix='use flavor = "runtime" or "devel"')
     if not re.fullmatch(r"3\.\d+", req.python):
@@ -352,6 +353,21 @@ def choose(
                                                                  image_available, n)
     return ImageChoice(image, base_os, req.python, install, gpu, cuda if gpu else None, pick,
                        req.flavor, has_nvcc, tuple(n.reasons), tuple(n.warnings), fallback_from)
+
+
+def _catalogued_pin(req: TorchRequest, cat) -> TorchRequest:
+    """`torch = "2.5"` is the release 2.5.0 (PEP 440 pads a release with zeros, as pip's ==2.5 does)."""
+    if req.torch in ("auto", "none") or cat.torch_row(req.torch) is not None:
+        return req
+    from dataclasses import replace
+
+    from packaging.version import InvalidVersion, Version
+    try:
+        want = Version(req.torch)
+    except InvalidVersion:
+        return req
+    same = next((r.version for r in cat.torch if Version(r.version) == want), None)
+    return replace(req, torch=same) if same else req
 
 
 def _python_fix(torch: str, cat) -> str:

@@ -121,7 +121,19 @@ def refuse_arch(cat: Catalog, req, driver, cuda_max, caps, refused) -> None:
     pinned = req.torch if req.torch not in ("auto", "none") else None
     rows = [r for r in _nearest_first(cat.torch, pinned) if py_ok(r, req.python)]
     works = []
-    for c in candidates(cat, rows, "auto", driver, cuda_max, caps, experimental=True):
+    if req.cuda == "auto":
+        found = candidates(cat, rows, "auto", driver, cuda_max, caps, experimental=True)
+    else:
+        # a CUDA pin: the CUDA nearest to it first (cu118 for an H100 asked 11.7), then the torch order
+        asked = vkey(req.cuda)
+        cudas = sorted({v.cuda for r in rows for v in r.variants if v.cuda and v.status == "verified"},
+                       key=lambda cu: (abs((vkey(cu)[0] - asked[0]) * 100 + vkey(cu)[1] - asked[1]), vkey(cu) < asked))
+        found = []
+        for cu in cudas:
+            found += candidates(cat, rows, cu, driver, cuda_max, caps)
+            if len(found) >= 3:
+                break
+    for c in found:
         label = f"torch {c.row.version}+{c.variant.name}"
         if c.variant.stable is False:
             label += f' (experimental in PyTorch\'s release matrix: cuda = "{c.variant.cuda}")'
@@ -234,8 +246,10 @@ def _unlocking_driver(cat: Catalog, py: str, caps, windows: bool = False) -> tup
 def refuse_driver(cat: Catalog, req, driver, cuda_max, caps) -> None:
     """No wheel runs on this (old) driver: the driver that unlocks one, and a Python that works now."""
     if req.torch not in ("auto", "none") and cat.torch_row(req.torch) is None:
+        near = [r.version for r in _nearest_first(cat.torch, req.torch) if py_ok(r, req.python)][:2]
         raise PlanError(f"torch {req.torch} is not in the catalog [torch.json]",
-                        fix="run `dlbox catalog` for the known versions, or put its wheel in find_links")
+                        fix=(f"the nearest catalogued releases for Python {req.python}: {', '.join(near)}; " if near
+                             else "") + "run `dlbox catalog` for the known versions, or put its wheel in find_links")
     asked = cat.torch_row(req.torch) if req.torch not in ("auto", "none") else None
     what = f"torch {req.torch}" if asked else f"torch for Python {req.python}"
     if req.cuda != "auto":
