@@ -94,7 +94,8 @@ def test_failed_and_foreign_outputs_are_named_and_explained(fixture, problem):
 def test_a_header_before_the_nvml_error_still_plans_that_driver():
     d = smi("nvml-unknown-error-after-daemon-reload-510.68.02.txt")
     assert d.problem == "nvml-unknown" and d.driver_version == "510.68.02"
-    assert choose(R(), d).gpu
+    c = choose(R(), d)
+    assert c.gpu and any(PROBLEMS["nvml-unknown"][1] in w for w in c.warnings)
 
 
 # -- decisions

@@ -130,6 +130,9 @@ def gpu_gate(req: TorchRequest, driver: DriverFacts | None, n: _Notes) -> str | 
         n.warnings.append(f"nvidia-smi: {cause}" + (f" ({driver.problem_detail})" if driver.problem_detail else "")
                           + f" — planning CPU wheels until it is fixed: {fix}")
         return None
+    if driver.problem in ("nvml-unknown", "nvml-mismatch", "gpu-lost", "no-devices") and driver.driver_version:
+        cause, fix = PROBLEMS[driver.problem]
+        n.warnings.append(f"the same output also shows a failure — {cause}: {fix}")
     if driver.problem == "no-compute-cap-field":
         n.reasons.append(f"nvidia-smi: {PROBLEMS[driver.problem][0]}: {PROBLEMS[driver.problem][1]}")
     if driver.tegra and req.base == "auto" and req.torch != "none":
