@@ -140,7 +140,8 @@ def test_uv_route_dockerfile_installs_that_cpython_and_keeps_the_mirror_out(tmp_
     assert plan.build.python_install == f"uv:{row.version}" and plan.build.python_mirror == SECRET_MIRROR
     text = render_dockerfile(plan)
     assert f"uv python install --cache-dir /mnt/cache {row.version}" in text
-    assert "/opt/dlbox/python/bin/python3.14 -m venv /opt/venv" in text
+    assert "/opt/dlbox/python/bin/python3.14 -m venv --without-pip /opt/venv" in text
+    assert "ensurepip/_bundled" in text, "pip from the CPython's own ensurepip wheels, installed by uv"
     assert f"--mount=type=secret,id={MIRROR_SECRET}," in text and "chmod -R a+rX /opt/dlbox/python" in text
     assert "s3cr3t" not in text and "pbs.mirror.example" in text       # the plan comment names the host, masked
     assert "s3cr3t" not in json.dumps(plan.to_dict()) and "s3cr3t" not in json.dumps(public_spec(_spec(

@@ -84,11 +84,11 @@ def test_layer_order_and_rules(tmp_path):
     spec, plan = cpu_plan(tmp_path)
     text = render_dockerfile(plan)
     assert not text.startswith("# syntax"), "a syntax line needs Docker Hub"
-    steps = [text.index(s) for s in ("install -y -q --no-install-recommends python3 python3-venv ca-certificates;",
+    steps = [text.index(s) for s in ("--no-install-recommends python3 python3-pip-whl python3-setuptools-whl ca-certificates;",
                                      "-m venv", "torch==2.13.0+cpu;", "--no-install-recommends git libgl1",
                                      "-r /tmp/dlbox/requirements.txt")]
     assert steps == sorted(steps), "Python's packages, venv, torch (shared), then project apt and dependencies"
-    assert "--no-install-recommends" in text and "find /var/lib/apt/lists -mindepth 1" in text
+    assert "--no-install-recommends" in text and "target=/var/lib/apt/lists,sharing=locked" in text
     assert "--mount=type=cache,id=dlbox-uv" in text and "--mount=type=secret,id=dlbox_ca" in text
     assert "uv pip install" in text and "COPY . " not in text, "code is bind-mounted, not copied"
     assert not re.search(r"^ARG\s+(HTTP|HTTPS|NO)_PROXY", text, re.M | re.I), "declared proxy ARGs land in history"

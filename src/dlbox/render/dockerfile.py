@@ -18,8 +18,6 @@ import jinja2
 
 from dlbox import __version__
 from dlbox.plan.layout import (
-    APT_BUILD_CA,
-    APT_CACHE,
     BUILD_CA,
     HOME,
     LABEL_DIR,
@@ -33,16 +31,13 @@ from dlbox.plan.layout import (
 )
 from dlbox.plan.model import Plan
 from dlbox.redact import mask_url
-from dlbox.render.python_install import python_bin, uv_python_step
-from dlbox.render.reproducible import APT_LISTS_CLEAN, clamp_command, noise_commands
+from dlbox.render.apt import APT_UPDATE, SYSTEM_APT, apt_mounts, apt_prepare
+from dlbox.render.python_install import uv_python_step
+from dlbox.render.reproducible import clamp_command, forget_uv_cache_info, noise_commands
+from dlbox.render.venv import python_packages, uses_uv, venv_commands
 
-SYSTEM_APT = ("ca-certificates",)
 JUPYTER_REQUIREMENT = "jupyterlab"
 JUPYTER_TARGET = "jupyter"   # the stage `dlbox jupyter` builds (docker build --target jupyter)
-MIRROR_HOSTS = {
-    "debian": (("deb.debian.org/debian-security", "{m}-security"), ("deb.debian.org/debian", "{m}")),
-    "ubuntu": (("archive.ubuntu.com/ubuntu", "{m}"), ("security.ubuntu.com/ubuntu", "{m}")),
-}
 
 
 @lru_cache(maxsize=1)
@@ -99,41 +94,6 @@ def plan_lines(plan: Plan) -> list[str]:
     lines += [f"- {r}" for r in d["reasons"]]
     lines += [f"! {w}" for w in d["warnings"]]
     return lines
-
-
-def _apt_prepare(plan: Plan) -> list[str]:
-    b = plan.build
-    cmds = [
-        # Official images delete downloaded debs after every install; the cache mount keeps them.
-        "rm -f /etc/apt/apt.conf.d/docker-clean",
-        f'APT_CA=""; if [ -s {APT_BUILD_CA} ]; then APT_CA="-o Acquire::https::CaInfo={APT_BUILD_CA}"; fi',
-    ]
-    if b.apt_mirror:
-        family = "ubuntu" if b.base_os.startswith("ubuntu") else "debian"
-        mirror = b.apt_mirror.rstrip("/")
-        exprs = " ".join(
-            f"-e 's#https\\?://{src}#{dst.format(m=mirror)}#g'" for src, dst in MIRROR_HOSTS[family]
-        )
-        cmds.append(f"for f in /etc/apt/sources.list /etc/apt/sources.list.d/*; do [ -f \"$f\" ] && sed -i {exprs} \"$f\"; done")
-        if b.base_image.startswith(("nvidia/cuda", "nvcr.io/nvidia/cuda")):
-            # NVIDIA's own apt repository is usually what is unreachable where a mirror is needed
-            cmds.append("rm -f /etc/apt/sources.list.d/cuda*.list /etc/apt/sources.list.d/nvidia-ml*.list")
-    return cmds
-
-
-def _python_packages(plan: Plan) -> list[str]:
-    inst = plan.build.python_install
-    if inst.startswith("apt:"):
-        py = inst.split(":", 1)[1]
-        return [py, f"{py}-venv"] + ([f"{py}-dev"] if plan.build.python_dev else [])
-    return []
-
-
-def _venv_command(plan: Plan) -> str:
-    inst = plan.build.python_install
-    py = inst.split(":", 1)[1] if inst.startswith("apt:") else (python_bin(plan) or "python3")
-    site = " --system-site-packages" if inst == "image" else ""
-    return f"{py} -m venv{site} {VENV}"
 
 
 def index_words(plan: Plan, *, torch_index: str | None = None, find_links: bool = True) -> list[str]:
@@ -312,6 +272,12 @@ def requirement_mounts(top: str, files: tuple[str, ...]) -> list[dict]:
     return out
 
 
+def pinned_names(step: dict | None) -> frozenset[str]:
+    """Names a pip step installs at an exact version (`name==version` words)."""
+    words = (w.strip("'\"") for w in (step or {}).get("args", ()))
+    return frozenset(w.split("==", 1)[0].lower() for w in words if "==" in w and not w.startswith("-"))
+
+
 def labels(plan: Plan) -> list[tuple[str, str]]:
     summary = {k: v for k, v in plan.to_dict().items() if k not in ("build", "run", "reasons", "warnings", "host",
                                                                              "family_sources")}
@@ -326,8 +292,9 @@ def labels(plan: Plan) -> list[tuple[str, str]]:
 
 def dockerfile_context(plan: Plan, tools: str) -> dict:
     b = plan.build
-    shared_apt = list(dict.fromkeys(_python_packages(plan) + list(SYSTEM_APT)))
+    shared_apt = list(dict.fromkeys(python_packages(plan) + list(SYSTEM_APT)))
     steps = pip_steps(plan)
+    shared = next((st for st in steps if st.get("shared")), None)
     keep, restore = noise_commands()
     env = []
     if plan.gpu and not b.base_image.startswith(("nvidia/cuda", "nvcr.io/")):
@@ -347,15 +314,15 @@ def dockerfile_context(plan: Plan, tools: str) -> dict:
         "plan_lines": [one_line(line) for line in plan_lines(plan)],
         "base_image": b.base_image,
         "base_os": b.base_os.replace(".", ""),
-        "apt_prepare": _apt_prepare(plan),
+        "apt_prepare": apt_prepare(plan),
+        "apt_update": APT_UPDATE,
         "shared_apt": shared_apt,
         "project_apt": [shlex.quote(p) for p in dict.fromkeys(b.apt) if p not in shared_apt],
-        "apt_mounts": [f"--mount=type=cache,id=dlbox-apt-{b.base_os.replace('.', '')},target={APT_CACHE},sharing=locked",
-                       f"--mount=type=secret,id=dlbox_ca,target={APT_BUILD_CA}"],
-        "apt_lists_clean": APT_LISTS_CLEAN,
+        "apt_mounts": apt_mounts(plan),
         "noise_keep": keep,
         "noise_restore": restore,
         "clamp": clamp_command(),
+        "forget_uv_cache_info": forget_uv_cache_info(VENV),
         "epoch": SOURCE_DATE_EPOCH,
         "tools": tools,
         "tools_dir": TOOLS,
@@ -363,11 +330,12 @@ def dockerfile_context(plan: Plan, tools: str) -> dict:
         "ca_mount": f"--mount=type=secret,id=dlbox_ca,target={BUILD_CA}",
         "build_ca": BUILD_CA,
         "uv_cache": UV_CACHE,
-        "shared_step": next((st for st in steps if st.get("shared")), None),
+        "shared_step": shared,
         "uv_python": uv_python_step(plan, tools),
         "python": b.python,
         "venv": VENV,
-        "venv_command": _venv_command(plan),
+        "venv_commands": venv_commands(plan, pinned_next=pinned_names(shared)),
+        "venv_uses_uv": uses_uv(plan),
         "pip_steps": [st for st in steps if not st.get("shared")],
         "home": HOME,
         "workspace": WORKSPACE,

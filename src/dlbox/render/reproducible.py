@@ -18,10 +18,6 @@ ENGINE_FILES = ("/etc/hosts", "/etc/resolv.conf", "/etc/hostname")  # bind-mount
 APT_NOISE = ("/var/log/dpkg.log", "/var/log/alternatives.log", "/var/log/apt/history.log", "/var/log/apt/term.log",
              "/var/log/apt/eipp.log.xz", "/var/cache/ldconfig/aux-cache")
 
-# The package lists, without deleting what the base image has (lists/lock, lists/partial/).
-APT_LISTS_CLEAN = ("find /var/lib/apt/lists -mindepth 1 -maxdepth 1 ! -name lock ! -name partial -exec rm -rf {} +;"
-                   " rm -rf /var/lib/apt/lists/partial/*")
-
 
 def noise_commands() -> tuple[str, str]:
     """(before, after) an apt step: keep copies of the noise files the base has, then put them back
@@ -40,3 +36,13 @@ def clamp_command() -> str:
     skip = " -o ".join(f"-path {p}" for p in ("/proc", "/sys", "/dev", TOOLS, *ENGINE_FILES))
     return (f"find / -xdev \\( {skip} \\) -prune -o -newermt \"@$((T0 - 1))\" -print0"
             f" | xargs -0r touch -h -d @{SOURCE_DATE_EPOCH} || true")
+
+
+def forget_uv_cache_info(venv: str) -> str:
+    """uv writes <dist-info>/uv_cache.json (listed in RECORD) for a wheel it took from a local file
+    (find_links, the distribution's pip wheel): the file's ctime, which no one can set, so the layer
+    would record when the tools image or the apt layer was unpacked on this machine. uv reads it
+    only to re-check path and URL requirements, which nothing installed here has. Removed, and its
+    RECORD line with it."""
+    return (f'for f in {venv}/lib/python*/site-packages/*.dist-info/uv_cache.json; do [ -e "$f" ] || continue; '
+            "rm -f \"$f\"; sed -i '/\\/uv_cache\\.json,/d' \"${f%/*}/RECORD\"; done")
