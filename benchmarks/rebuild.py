@@ -152,7 +152,8 @@ def dlbox_cold_own_path(ours: Path, *, no_cache: bool = False, runs: int = 2) ->
             if i:
                 totals.append(time.perf_counter() - t0)
                 logs.append("".join(log))
-                same.append(image_facts(Docker(), r.image).diff_ids == warm_ids)
+                ids = image_facts(Docker(), r.image).diff_ids
+                same.append(next((n for n, (a, b) in enumerate(zip(ids, warm_ids)) if a != b), len(ids)))
     finally:
         engine_build.build_argv, engine_build.run_build, engine_build.stage_project = real
     best = min(range(runs), key=totals.__getitem__)
@@ -161,7 +162,7 @@ def dlbox_cold_own_path(ours: Path, *, no_cache: bool = False, runs: int = 2) ->
         (WORK / f"{name}-{i}.log").write_text(text)
     return {"seconds": round(totals[best], 2), "steps_s": step_times(logs[best]),
             "runs_s": [round(t, 2) for t in totals], "runs_steps_s": [step_times(text) for text in logs],
-            "same_diff_ids_as_the_warm_build": all(same)}
+            "leading_layers_equal_to_the_warm_build": same, "layers": len(warm_ids)}
 
 
 def step_times(text: str) -> dict[str, float]:
