@@ -93,3 +93,19 @@ def test_the_lane_plans_the_newest_cu130_torch_from_the_drivers_compute_capabili
     assert plan["host"]["gpus"][0]["compute_cap"] == "9.0"
     assert plan["host"]["gpus"][0]["compute_cap_from"].startswith("nvidia-smi --query-gpu")
     assert plan["torch"]["variant"] == "cu130"
+
+
+MORE = H100 / "more"
+
+
+@pytest.mark.parametrize("name,driver", [
+    ("nvidia-smi--query-gpu_driver_version_name_--format_csv_noheader_nounits.txt", "580.159.04"),
+    ("nvidia-smi--query-gpu_name_driver_version_compute_cap_--format_csv_noheader.txt", "580.159.04"),
+    ("nvidia-smi--query-gpu_name_index_driver_version_compute_cap_--format_csv.txt", "580.159.04"),
+    ("nvidia-smi--query-gpu_index_name_uuid_compute_cap_memory_total_memory_used_power_limit_clocks_max_sm_pcie_link_gen_max_pcie_link_width_max_--format_csv.txt", None),
+    ("nvidia-smi-q_-x.txt", "580.159.04"),
+])
+def test_every_query_shape_recorded_on_the_h100_names_it_and_its_capability(name, driver):
+    f = parse_nvidia_smi((MORE / name).read_text())
+    assert [(g.name, g.compute_cap) for g in f.gpus] == [("NVIDIA H100 80GB HBM3", "9.0")]
+    assert f.driver_version == driver
