@@ -217,3 +217,9 @@ def test_any_toml_is_a_spec_or_one_spec_error(tmp_path, doc):
 ])
 def test_type_errors_name_the_type_in_words(tmp_path, text, expected):
     assert expected in error_of(tmp_path, text)
+
+
+@pytest.mark.parametrize("cuda", ["9.2", "10.2", "12.1", "13.0"])
+def test_cuda_pins_of_every_catalogued_major_are_valid(tmp_path, cuda):
+    """torch 1.7 has cu92 wheels (catalog torch.json 1.7.1, cuda_driver.json 9.2): a one-digit major is a CUDA too."""
+    assert load_spec(write(tmp_path, f'[env]\ncuda = "{cuda}"\n')).env.cuda == cuda

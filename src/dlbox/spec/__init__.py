@@ -24,7 +24,7 @@ SPEC_FILE = "dlbox.toml"
 
 _VERSION = re.compile(r"^\d+(\.\d+){0,2}([a-z0-9.+]*)$")
 _PY = re.compile(r"^3\.\d{1,2}$")
-_CUDA = re.compile(r"^\d{2}\.\d$")
+_CUDA = re.compile(r"^\d{1,2}\.\d$")
 _SIZE = re.compile(r"^\d+(\.\d+)?[bkmg]?b?$", re.I)
 _PORT = re.compile(r"^(?:(\d{1,5}):)?(\d{1,5})(?:/(tcp|udp))?$")
 _GPUS = re.compile(r"^(auto|all|none|\d+|\d+(,\d+)*)$")
