@@ -303,3 +303,13 @@ def test_devel_with_a_cuda_pin_the_driver_cannot_start_drops_the_pin_in_its_advi
         choose(R(cuda="12.4", flavor="devel"), smi("a10g-535.247.01.txt"))
     assert e.value.fix.startswith('cuda = "auto", torch = "')
     assert f"a driver >= {CAT.cuda_row('12.4').min_driver_linux} starts nvidia/cuda:12.4" in e.value.fix
+
+
+def test_a_pinned_torch_without_kernels_for_the_gpu_is_not_answered_with_a_driver_for_it():
+    """K80 (3.7): torch 2.11.0's wheels start at 5.0 [torch_arch.json 2.9.0-2.11.0 cu126], so no driver
+    makes the pin run; the driver that unlocks a wheel with sm_37 (cu118) is named instead."""
+    with pytest.raises(PlanError) as e:
+        choose(R(torch="2.11.0"), smi("q-tesla-k80-418.40.04.txt"))
+    assert "no wheel of it has kernels for compute capability 3.7" in str(e.value)
+    assert "for cu126" not in e.value.fix
+    assert f"a driver >= {CAT.minor_floor(11).floor_linux} unlocks torch 2.7.1+cu118" in e.value.fix

@@ -261,10 +261,17 @@ def refuse_driver(cat: Catalog, req, driver, cuda_max, caps) -> None:
         note = f" (minor-version compatibility; full CUDA {req.cuda} from {full})" if low and low != full else ""
         need = f"driver >= {low or full}{note} for CUDA {req.cuda} [cuda_driver.json {req.cuda}]"
     elif asked:
-        ds = [(vkey(d), d, v) for v in asked.variants if v.cuda and (d := driver_for(cat, v.cuda, win))]
+        def runs_here(v) -> bool:  # its kernels cover these GPUs (a K80 gains nothing from torch 2.11's cu126)
+            arch = cat.arch_row(asked.version, v.name)
+            return not caps or bool(arch and all(covers(arch.archs, arch.ptx, c) for c in caps))
+        ds = [(vkey(d), d, v) for v in asked.variants
+              if v.cuda and runs_here(v) and (d := driver_for(cat, v.cuda, win))]
         if ds:
             _, d, v = min(ds, key=lambda x: x[0])
             need = f"driver >= {d} for {v.name} [cuda_driver.json {v.cuda}]"
+        elif any(v.cuda for v in asked.variants):
+            what += f" (no wheel of it has kernels for compute capability {', '.join(sorted(set(caps), key=vkey))} " \
+                    "[torch_arch.json], on any driver)"
     pythons = providable(cat)
     here = []
     pinned = req.torch if asked else None
