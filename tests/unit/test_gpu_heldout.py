@@ -313,3 +313,11 @@ def test_a_pinned_torch_without_kernels_for_the_gpu_is_not_answered_with_a_drive
     assert "no wheel of it has kernels for compute capability 3.7" in str(e.value)
     assert "for cu126" not in e.value.fix
     assert f"a driver >= {CAT.minor_floor(11).floor_linux} unlocks torch 2.7.1+cu118" in e.value.fix
+
+
+def test_a_cuda_pin_whose_wheels_lack_the_gpu_kernels_is_not_answered_with_a_driver_for_it():
+    """K80 (3.7): no cu126 wheel lists sm_37 [torch_arch.json], so no driver makes cuda = "12.6" run."""
+    with pytest.raises(PlanError) as e:
+        choose(R(cuda="12.6"), smi("q-tesla-k80-418.40.04.txt"))
+    assert "no torch wheel for CUDA 12.6 has kernels for compute capability 3.7" in str(e.value)
+    assert "for CUDA 12.6" not in e.value.fix

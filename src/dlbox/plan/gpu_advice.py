@@ -256,7 +256,13 @@ def refuse_driver(cat: Catalog, req, driver, cuda_max, caps) -> None:
         what += f" with CUDA {req.cuda}"
     need = ""
     win = windows_driver(driver)
-    if req.cuda != "auto" and cat.cuda_row(req.cuda) and full_driver(cat, req.cuda, win):
+    cuda_covers = req.cuda == "auto" or not caps or any(
+        v.cuda == req.cuda and v.status == "verified" and (a := cat.arch_row(r.version, v.name))
+        and all(covers(a.archs, a.ptx, c) for c in caps) for r in cat.torch for v in r.variants)
+    if not cuda_covers:
+        what += (f" (no torch wheel for CUDA {req.cuda} has kernels for compute capability "
+                 f"{', '.join(sorted(set(caps), key=vkey))} [torch_arch.json], on any driver)")
+    elif req.cuda != "auto" and cat.cuda_row(req.cuda) and full_driver(cat, req.cuda, win):
         full, low = full_driver(cat, req.cuda, win), driver_for(cat, req.cuda, win)
         note = f" (minor-version compatibility; full CUDA {req.cuda} from {full})" if low and low != full else ""
         need = f"driver >= {low or full}{note} for CUDA {req.cuda} [cuda_driver.json {req.cuda}]"
