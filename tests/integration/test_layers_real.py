@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import pytest
 from dlbox import workflow
 from dlbox.workflow import containers
 from dlbox.engine.docker import Docker
+from dlbox.engine.tools import stage_tools
 from dlbox.ship.layers import FastReader, chain_ids, image_facts
 from tests.integration.test_core_real import copy_example, dlbox
 
@@ -78,21 +81,40 @@ def test_a_requirements_edit_sends_only_the_requirements_file(two_projects):
     LOCAL.run(["rmi", r.image], check=False)
 
 
-def test_a_fresh_build_of_the_shared_stage_gets_the_same_diff_ids(two_projects):
-    """Another build, another clock, no cache: the layers are reproducible, so another machine with
-    the same plan inputs makes the same ones (and a deploy between them sends none)."""
-    a = two_projects["a"]
-    tag = f"dlbox-test/shared-nocache:{random.randint(10**5, 10**6)}"
-    argv = ["/usr/bin/docker", "build", "--no-cache", "-q", "--target", "dlbox-shared", "-f", ".dlbox/Dockerfile",
-            "--secret", "id=dlbox_ca,src=/etc/ssl/certs/ca-certificates.crt", "-t", tag, "."]
-    proc = subprocess.run(argv, cwd=a, env=dict(os.environ, DOCKER_BUILDKIT="1"), capture_output=True, text=True,
-                          timeout=1800)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+def _link_or_copy(src, dst):
     try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def test_a_fresh_build_of_the_shared_stage_gets_the_same_diff_ids(two_projects, tmp_path):
+    """Another machine: another clock, empty caches (--no-cache empties BuildKit's cache mounts too),
+    and a tools image (uv, the local torch wheel) unpacked at another time, whose wheel ctime uv
+    writes into each dist-info's uv_cache.json (the build removes them). Same shared layers, so a
+    deploy between the two machines sends none of them."""
+    a = two_projects["a"]
+    text = (a / ".dlbox" / "Dockerfile").read_text()
+    tools = re.search(r"from=(dlbox/tools:[0-9a-f]+)", text)[1]
+    find_links = workflow.load_project(a, docker=LOCAL, say=lambda m: None).plan.build.find_links
+    n = random.randint(10**5, 10**6)
+    ctx = tmp_path / "tools"
+    shutil.copytree(stage_tools(find_links), ctx, copy_function=_link_or_copy)
+    (ctx / "another-machine").write_text(f"{n}\n")   # a layer of its own: the engine unpacks the files anew
+    copy, tag = f"dlbox-test/tools-copy:{n}", f"dlbox-test/shared-nocache:{n}"
+    (a / ".dlbox" / "Dockerfile.elsewhere").write_text(text.replace(tools, copy))
+    env = dict(os.environ, DOCKER_BUILDKIT="1")
+    try:
+        for argv, cwd in ((["-f", str(ctx / "Dockerfile.tools"), "-t", copy, str(ctx)], None),
+                          (["--no-cache", "--target", "dlbox-shared", "-f", ".dlbox/Dockerfile.elsewhere", "--secret",
+                            "id=dlbox_ca,src=/etc/ssl/certs/ca-certificates.crt", "-t", tag, "."], a)):
+            proc = subprocess.run(["/usr/bin/docker", "build", "-q", *argv], cwd=cwd, env=env, capture_output=True,
+                                  text=True, timeout=1800)
+            assert proc.returncode == 0, proc.stderr[-2000:]
         fresh = image_facts(LOCAL, tag).diff_ids
         assert fresh == image_facts(LOCAL, two_projects["ra"].image).diff_ids[:SHARED_LAYERS]
     finally:
-        LOCAL.run(["rmi", tag], check=False)
+        LOCAL.run(["rmi", tag, copy], check=False)
 
 
 @pytest.mark.remote
