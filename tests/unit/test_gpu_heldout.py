@@ -321,3 +321,19 @@ def test_a_cuda_pin_whose_wheels_lack_the_gpu_kernels_is_not_answered_with_a_dri
         choose(R(cuda="12.6"), smi("q-tesla-k80-418.40.04.txt"))
     assert "no torch wheel for CUDA 12.6 has kernels for compute capability 3.7" in str(e.value)
     assert "for CUDA 12.6" not in e.value.fix
+
+
+H100_MORE = Path(__file__).resolve().parents[1] / "fixtures" / "gpu-lane" / "h100-580.159.04-2026-11-26" / "more"
+
+
+@pytest.mark.parametrize("fixture", ["nvidia-smi--version.txt", "proc-driver-version.txt"])
+def test_version_only_outputs_recorded_on_the_h100_give_the_driver(fixture):
+    """`nvidia-smi --version` ("DRIVER version : …") and /proc/driver/nvidia/version ("NVRM version: …
+    Kernel Module for x86_64  580.159.04"); the CUDA ceiling then comes from [driver_branches.json 580]."""
+    d = parse_nvidia_smi((H100_MORE / fixture).read_text())
+    assert d.driver_version == "580.159.04" and effective_cuda_max(d)[0] == "13.0"
+
+
+def test_rocm_smi_driver_version_is_not_an_nvidia_driver():
+    d = smi("rocm-smi-a-rx6800.txt")
+    assert d.problem == "amd" and d.driver_version is None

@@ -58,8 +58,11 @@ class DriverFacts:
     smi_version: str | None = None   # the NVIDIA-SMI number (differs from the driver on WSL, Colab)
 
 
-_DRIVER = re.compile(r"(?:Driver|KMD) Version\s*:\s*([0-9][0-9.]*)|<driver_version>([0-9][0-9.]*)</driver_version>")
-_SMI = re.compile(r"NVIDIA-SMI\s+([0-9][0-9.]*)")
+# the table/-q field, the XML element, `nvidia-smi --version` ("DRIVER version : 580.159.04") and
+# /proc/driver/nvidia/version ("NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.159.04")
+_DRIVER = re.compile(r"(?:(?:Driver|KMD) Version|DRIVER version)\s*:\s*([0-9][0-9.]*)|<driver_version>([0-9][0-9.]*)</driver_version>"
+                     r"|NVRM version: NVIDIA UNIX .*?Kernel Module(?: for \w+)?\s+([0-9]+\.[0-9.]+)")
+_SMI = re.compile(r"NVIDIA-SMI(?: version)?\s*:?\s+([0-9][0-9.]*)")
 _CUDA = re.compile(r"CUDA(?: UMD)? Version\s*:\s*([0-9]+\.[0-9]+|N/A|ERR!|Not Found)"
                    r"|<cuda_version>([0-9]+\.[0-9]+|N/A|Not Found)</cuda_version>")
 # "|   0  NVIDIA GeForce RTX 4090   On | 00000000:01:00.0  On |"; Windows: "...  WDDM  |";
@@ -269,7 +272,7 @@ def parse_nvidia_smi(text: str) -> DriverFacts:
                 gpus.append(Gpu(idx, f"GPU {idx}", cap, mem, CAP_FROM_DRIVER))
     gpus.sort(key=lambda g: g.index)
 
-    driver = (drv.group(1) or drv.group(2)) if drv else csv_driver
+    driver = (drv.group(1) or drv.group(2) or drv.group(3)) if drv else csv_driver
     cuda_text = (cuda.group(1) or cuda.group(2)) if cuda else None
     reported = cuda_text if cuda_text and _CAP.match(cuda_text) else None
     tegra = (problem == "tegrastats" or any(_TEGRA_NAME.search(g.name) for g in gpus) or "-tegra" in text
