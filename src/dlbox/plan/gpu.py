@@ -128,7 +128,8 @@ def gpu_gate(req: TorchRequest, driver: DriverFacts | None, n: _Notes) -> str | 
         if driver.problem == "tegrastats" and req.base == "auto" and req.torch != "none":
             advice.refuse_jetson(driver)
         n.warnings.append(f"nvidia-smi: {cause}" + (f" ({driver.problem_detail})" if driver.problem_detail else "")
-                          + f" — planning CPU wheels until it is fixed: {fix}")
+                          + (f" — planning CPU wheels: {fix}" if driver.problem in ("amd", "tegrastats")
+                             else f" — planning CPU wheels until it is fixed: {fix}"))
         return None
     if driver.problem in ("nvml-unknown", "nvml-mismatch", "gpu-lost", "no-devices") and driver.driver_version:
         cause, fix = PROBLEMS[driver.problem]
