@@ -337,3 +337,20 @@ def test_version_only_outputs_recorded_on_the_h100_give_the_driver(fixture):
 def test_rocm_smi_driver_version_is_not_an_nvidia_driver():
     d = smi("rocm-smi-a-rx6800.txt")
     assert d.problem == "amd" and d.driver_version is None
+
+
+@pytest.mark.parametrize("name,row", [
+    ("Quadro T2000", "T(?:500|1200|2000)(?![0-9])"), ("NVIDIA T1200 Laptop GPU", "T(?:500|1200|2000)(?![0-9])"),
+    ("Quadro M1200", "Quadro M(?:1200|520)(?![0-9M])"), ("Quadro M2200", "Quadro M(?:2200|620)(?![0-9M])"),
+    ("Quadro M1000M", "Quadro M[0-9]{3,4}M"), ("GeForce 940MX", "(?:GeForce )?(?:8[34]0M|9[34]0MX?)"),
+])
+def test_name_table_rows_added_from_the_cuda_gpus_page(name, row):
+    from dlbox.host.nvidia_smi import compute_cap_for_name
+    cap, why = compute_cap_for_name(name)
+    assert cap == name_row(row).compute_cap and row in why
+
+
+def test_a_name_row_whose_sources_disagree_is_unverified_and_warned():
+    from dlbox.host.nvidia_smi import compute_cap_for_name
+    cap, why = compute_cap_for_name("Quadro K2200M")
+    assert "unverified" in why
