@@ -354,3 +354,9 @@ def test_a_name_row_whose_sources_disagree_is_unverified_and_warned():
     from dlbox.host.nvidia_smi import compute_cap_for_name
     cap, why = compute_cap_for_name("Quadro K2200M")
     assert "unverified" in why
+
+
+def test_an_x86_paste_that_mentions_arm64_is_not_an_aarch64_host():
+    """`docker buildx ls` in a paste lists linux/arm64 on an x86_64 host; the H100 must still be planned."""
+    text = (FIX / "h100-570.133.20.txt").read_text() + "\nPlatforms: linux/amd64, linux/arm64\n"
+    assert parse_nvidia_smi(text).arch is None and choose(R(), parse_nvidia_smi(text)).gpu

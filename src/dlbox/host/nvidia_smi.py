@@ -278,7 +278,9 @@ def parse_nvidia_smi(text: str) -> DriverFacts:
     tegra = (problem == "tegrastats" or any(_TEGRA_NAME.search(g.name) for g in gpus) or "-tegra" in text
              or is_l4t_driver(driver))
     arch, arch_from = None, ""
-    if re.search(r"\baarch64\b|\barm64\b", text):
+    # the text's word counts only when it does not also name x86_64 (a pasted `docker buildx ls`
+    # lists linux/arm64 on an x86 host; `uname -a` / `Architecture: …` name one of them)
+    if re.search(r"\baarch64\b|\barm64\b", text) and not re.search(r"\bx86_64\b|\bamd64\b", text):
         arch, arch_from = "aarch64", "the pasted text says aarch64/arm64"
     elif tegra:
         arch, arch_from = "aarch64", "Jetson (Tegra) boards are arm64"
