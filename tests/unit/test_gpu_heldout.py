@@ -360,3 +360,8 @@ def test_an_x86_paste_that_mentions_arm64_is_not_an_aarch64_host():
     """`docker buildx ls` in a paste lists linux/arm64 on an x86_64 host; the H100 must still be planned."""
     text = (FIX / "h100-570.133.20.txt").read_text() + "\nPlatforms: linux/amd64, linux/arm64\n"
     assert parse_nvidia_smi(text).arch is None and choose(R(), parse_nvidia_smi(text)).gpu
+
+
+@pytest.mark.parametrize("fixture", ["xml-h200-580.159.04-gpu-lane.txt", "q-h200-580.159.04-gpu-lane.txt"])
+def test_q_and_xml_reports_give_the_gpu_memory(fixture):
+    assert [g.memory_mib for g in smi(fixture).gpus] == [143771]

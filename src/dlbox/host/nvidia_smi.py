@@ -249,7 +249,11 @@ def parse_nvidia_smi(text: str) -> DriverFacts:
             elif _MIG_LIST.match(line) and gpus:
                 gpus[-1] = replace(gpus[-1], mig=True)
     if not gpus:  # nvidia-smi -q
-        gpus = [_gpu(i, a or b) for i, (a, b) in enumerate(_PRODUCT.findall(text))]
+        # -q "FB Memory Usage / Total : 81559 MiB", XML <fb_memory_usage><total>143771 MiB</total>
+        mems = re.findall(r"FB Memory Usage\s*\n\s*Total\s*:\s*(\d+) MiB|<fb_memory_usage>\s*<total>(\d+) MiB", text)
+        names = [a or b for a, b in _PRODUCT.findall(text)]
+        gpus = [_gpu(i, name, mem=int(mems[i][0] or mems[i][1]) if i < len(mems) and len(mems) == len(names) else None)
+                for i, name in enumerate(names)]
     m = re.search(r"Driver Model\s*\n\s*Current\s*:\s*(WDDM|TCC)", text)
     model = model or (m.group(1) if m else None)
 
