@@ -365,3 +365,11 @@ def test_an_x86_paste_that_mentions_arm64_is_not_an_aarch64_host():
 @pytest.mark.parametrize("fixture", ["xml-h200-580.159.04-gpu-lane.txt", "q-h200-580.159.04-gpu-lane.txt"])
 def test_q_and_xml_reports_give_the_gpu_memory(fixture):
     assert [g.memory_mib for g in smi(fixture).gpus] == [143771]
+
+
+@pytest.mark.parametrize("fixture", ["vgpu-host-quadro-p400-460.32.04-cuda-na.txt", "cuda-na-rtx5070-575.64.03.txt"])
+def test_cuda_version_na_is_said_not_passed_over(fixture):
+    """A vGPU host driver (vgpu_unlock#30) prints CUDA Version N/A: the branch's CUDA
+    [driver_branches.json] is only an assumption there, and the plan says so."""
+    d = smi(fixture)
+    assert d.cuda_na and any("CUDA Version N/A" in w for w in choose(R(), d).warnings)

@@ -56,6 +56,7 @@ class DriverFacts:
     arch_from: str = ""
     driver_model: str | None = None  # "WDDM" | "TCC" on Windows
     smi_version: str | None = None   # the NVIDIA-SMI number (differs from the driver on WSL, Colab)
+    cuda_na: bool = False            # nvidia-smi printed "CUDA Version: N/A" / "Not Found" (no libcuda there)
 
 
 # the table/-q field, the XML element, `nvidia-smi --version` ("DRIVER version : 580.159.04") and
@@ -299,6 +300,7 @@ def parse_nvidia_smi(text: str) -> DriverFacts:
         driver_version=driver, cuda_max=reported, gpus=tuple(gpus), source="nvidia-smi", wsl=wsl,
         problem=problem, problem_detail=detail, tegra=tegra, arch=arch, arch_from=arch_from,
         driver_model=model, smi_version=smi.group(1) if smi else None,
+        cuda_na=cuda_text in ("N/A", "Not Found"),
     )
 
 

@@ -134,6 +134,12 @@ def gpu_gate(req: TorchRequest, driver: DriverFacts | None, n: _Notes) -> str | 
     if driver.problem in ("nvml-unknown", "nvml-mismatch", "gpu-lost", "no-devices") and driver.driver_version:
         cause, fix = PROBLEMS[driver.problem]
         n.warnings.append(f"the same output also shows a failure — {cause}: {fix}")
+    if driver.cuda_na and not driver.tegra and driver.driver_version:
+        # vgpu_unlock#30 (a vGPU host driver), libc6-shim#14 (nvidia-smi without libcuda)
+        n.warnings.append(f"nvidia-smi printed CUDA Version N/A: where it ran, this driver offers no CUDA (a vGPU "
+                          "host/hypervisor driver, or nvidia-smi without the driver's libcuda); planning with "
+                          f"the CUDA of its branch — run nvidia-smi where the containers will run (inside the VM "
+                          "for vGPU) to be sure")
     if driver.problem == "no-compute-cap-field":
         n.reasons.append(f"nvidia-smi: {PROBLEMS[driver.problem][0]}: {PROBLEMS[driver.problem][1]}")
     if driver.tegra and req.base == "auto" and req.torch != "none":
