@@ -11,10 +11,9 @@ The numbers come from the upstream sources named in each row; nothing here is co
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-
-from dataclasses import dataclass
 from typing import Annotated
 
 from dlbox.checked import Rule, parse
