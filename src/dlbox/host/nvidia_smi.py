@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from dlbox.catalog import load, vkey
 from dlbox.catalog.explain import NVIDIA_SMI_PROBLEMS as PROBLEMS
 from dlbox.errors import DlboxError
+from dlbox.host.smi_csv import csv_blocks, headerless_csv
 
 CAP_FROM_DRIVER = "nvidia-smi --query-gpu=compute_cap"
 
@@ -78,12 +79,8 @@ _LIST = re.compile(r"^\s*GPU (\d+): (.+?)(?: \(UUID: [^)]*\)?)?\s*$")  # a cut p
 _QUOTE = re.compile(r"^[ \t]*(?:>[ \t]?)+", re.M)
 _MIG_LIST = re.compile(r"^\s+MIG \S+\s+Device\s+\d+:")
 _CAP = re.compile(r"^\d+\.\d+$")
-_FIELD = re.compile(r"^[a-z_]+(\.[a-z_]+)*$")
-_KNOWN_FIELDS = {"index", "name", "gpu_name", "driver_version", "compute_cap", "memory.total", "pci.bus_id",
-                 "uuid", "gpu_uuid", "compute_mode", "mig.mode.current", "memory.used", "memory.free"}
 _GRACE = re.compile(r"\b(GH200|GB200|GB300|GB10)\b", re.I)  # Grace superchips: the host CPU is arm64
 _TEGRA_NAME = re.compile(r"\(nvgpu\)|\bOrin\b|\bThor\b|\bXavier\b", re.I)
-
 
 
 def compute_cap_for_name(name: str) -> tuple[str | None, str]:
@@ -129,60 +126,6 @@ def _gpu(index: int, name: str, cap: str | None = None, mem: int | None = None, 
     return Gpu(index, name, c, mem, why, mig)
 
 
-def _csv_blocks(lines: list[str]) -> list[tuple[list[str], list[list[str]]]]:
-    """(header columns, rows) for every `--format=csv` block with a header in the text."""
-    blocks, i = [], 0
-    while i < len(lines):
-        cols = [c.strip().split(" [")[0] for c in lines[i].split(",")]
-        if cols and all(_FIELD.match(c) for c in cols) and set(cols) & _KNOWN_FIELDS:
-            rows, j = [], i + 1
-            while j < len(lines) and lines[j].count(",") == len(cols) - 1 and lines[j].strip() \
-                    and not lines[j].lstrip().startswith(("$", "#", "|", "+")):
-                rows.append([v.strip() for v in lines[j].split(",")])
-                j += 1
-            blocks.append((cols, rows))
-            i = j
-        else:
-            i += 1
-    return blocks
-
-
-_SHAPES = (  # value shape -> the --query-gpu field it can only be (a header-less CSV names no columns)
-    ("driver_version", r"\d{3}\.\d+(\.\d+)*"),
-    ("compute_cap", r"\d{1,2}\.\d"),
-    ("memory.total", r"\d+ MiB"),
-    ("name", r".*[A-Za-z].*"),
-)
-
-
-def _column(value: str, pos: int) -> str | None:
-    if re.fullmatch(r"\d+", value):
-        # a bare number: the index leads dlbox's own query; later, a small one is an index
-        # ("NVIDIA H200, 0, 9.0, …") and a large one a memory.total in MiB (`nounits`)
-        return "index" if pos == 0 or int(value) < 64 else "memory.total"
-    return next((col for col, shape in _SHAPES if re.fullmatch(shape, value)), None)
-
-
-def _headerless_csv(lines: list[str]) -> list[tuple[list[str], list[list[str]]]]:
-    """`--format=csv,noheader` in any column order: each column named by the shape of its values
-    (a driver 580.159.04, a capability 9.0, a name with letters, "143771 MiB"). Without a header,
-    only values of those shapes make it a query's output: a stray "hello, world" line is not a GPU."""
-    rows = [[v.strip() for v in ln.split(",")] for ln in lines]
-    if not rows or len({len(r) for r in rows}) != 1 or len(rows[0]) < 2:
-        return []
-    cols = [_column(v, i) for i, v in enumerate(rows[0])]
-    for row in rows[1:]:
-        if [_column(v, i) for i, v in enumerate(row)] != cols:
-            return []
-    named = [c for c in cols if c]
-    if None in cols or len(set(named)) != len(named) or not {"name", "driver_version"} & set(named):
-        return []
-    if "name" in named and not re.search(r"NVIDIA|GeForce|Quadro|Tesla|TITAN|RTX|GTX|GRID|\b[A-Z]{1,2}\d{1,4}\b",
-                                         rows[0][cols.index("name")]):
-        return []
-    return [(cols, rows)]
-
-
 def _problem(text: str) -> tuple[str | None, str]:
     if "Driver/library version mismatch" in text:
         m = re.search(r"NVML library version:\s*([0-9.]+)", text)
@@ -219,10 +162,10 @@ def parse_nvidia_smi(text: str) -> DriverFacts:
     drv = _DRIVER.search(text)
     cuda = _CUDA.search(text)
     smi = _SMI.search(text)
-    blocks = _csv_blocks(nonblank)
+    blocks = csv_blocks(nonblank)
     values = [ln for ln in nonblank if "nvidia-smi" not in ln and not re.match(r"^\S*[$#>]\s", ln)]
     if not blocks and values and "|" not in text and all("," in ln and ":" not in ln for ln in values):
-        blocks = _headerless_csv(values)
+        blocks = headerless_csv(values)
 
     gpus: list[Gpu] = []
     model = None
