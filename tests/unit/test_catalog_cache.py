@@ -78,3 +78,15 @@ def test_a_family_keeps_the_files_used_last():
     validated("spec", lambda: 5, made_from=bytes([5]), keep=3)
     assert sorted(p.name for p in _cache_file("spec").parent.glob("spec-*.pickle")) == sorted(
         _cache_file("spec", bytes([n])).name for n in (2, 4, 5))
+
+
+def test_a_row_with_an_unknown_field_or_no_source_is_refused():
+    from dlbox.catalog import DriverBranchRow
+    from dlbox.checked import Invalid, parse
+
+    good = dict(branch=580, cuda_max="13.0", status="verified", source="NVIDIA release notes")
+    assert parse(DriverBranchRow, good).cuda_max == "13.0"
+    with pytest.raises(Invalid, match="extra"):
+        parse(DriverBranchRow, {**good, "extra": 1})
+    with pytest.raises(Invalid, match="needs a source"):
+        parse(DriverBranchRow, {**good, "source": " "})
