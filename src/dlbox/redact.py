@@ -8,6 +8,9 @@ from urllib.parse import urlsplit, urlunsplit
 _USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:@/\s\"']+):(?P<pw>[^@/\s\"']+)@")
 
 
+# any user part before the host (user:password@, or a token alone: https://TOKEN@host)
+_ANY_USERINFO = re.compile(r"://[^/\s\"@]*@")
+
 _JSON_SECRET = re.compile(r'("(?:auth|password|identitytoken|registrytoken)"\s*:\s*")[^"]*(")', re.IGNORECASE)
 
 
@@ -16,6 +19,11 @@ def mask_secrets(text: str) -> str:
     also the credentials a docker config.json keeps under "auths"."""
     text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
     return _JSON_SECRET.sub(r"\1***\2", text)
+
+
+def has_userinfo(text: str) -> bool:
+    """Whether `text` holds a URL with a user part (a password, or a token used as the user)."""
+    return bool(_ANY_USERINFO.search(text))
 
 
 def mask_url(url: str | None) -> str | None:

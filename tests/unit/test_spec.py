@@ -223,3 +223,14 @@ def test_type_errors_name_the_type_in_words(tmp_path, text, expected):
 def test_cuda_pins_of_every_catalogued_major_are_valid(tmp_path, cuda):
     """torch 1.7 has cu92 wheels (catalog torch.json 1.7.1, cuda_driver.json 9.2): a one-digit major is a CUDA too."""
     assert load_spec(write(tmp_path, f'[env]\ncuda = "{cuda}"\n')).env.cuda == cuda
+
+
+def test_of_two_unknown_keys_the_first_in_the_file_is_named(tmp_path):
+    msg = error_of(tmp_path, "[env]\nzzz = 1\naaa = 2\n")
+    assert ":2:" in msg and "unknown key 'zzz'" in msg
+
+
+@pytest.mark.parametrize("url", ["https://ghp_token@mirror.example/simple", "http://u:p@proxy.example:3128"])
+def test_a_token_or_a_password_before_the_host_keeps_the_spec_out_of_the_cache(tmp_path, spec_cache, url):
+    load_spec(write(tmp_path, f'[net]\npip_index = "{url}"\n'))
+    assert not list(spec_cache.glob("spec-*"))

@@ -12,12 +12,14 @@ import os
 import re
 import tomllib
 from dataclasses import asdict, dataclass, fields
+from functools import cache
 from pathlib import Path
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from dlbox.checked import Invalid, parse_json
 from dlbox.errors import SpecError
+from dlbox.redact import has_userinfo
 from dlbox.spec.tables import SECTIONS, EnvSpec, NetSpec, RunSpec, SpecDoc, split_mount
 
 __all__ = ["SECTIONS", "EnvSpec", "NetSpec", "RunSpec", "Spec", "SpecDoc", "find_spec_file", "load_spec", "locate",
@@ -109,14 +111,19 @@ def _validate(raw: dict, text: str, file: Path, prefix: str) -> SpecDoc:
     """RAW as a SpecDoc, or what an earlier run kept of the same bytes (`catalog.cache`: checking
     them means importing pydantic, most of a `dlbox plan`). A spec that holds a password in a URL
     is checked every time rather than copied into the cache."""
-    data = json.dumps(raw, default=_toml_only, sort_keys=True)
-    if _CREDENTIALS.search(data):
+    data = json.dumps(raw, default=_toml_only)   # in the file's order: its first mistake is the one named
+    if has_userinfo(data):
         return _check(data, text, file, prefix)
     from dlbox.catalog.cache import validated
 
-    made_from = b"".join(Path(__file__).with_name(n).read_bytes() for n in ("__init__.py", "tables.py", "grammar.py")) \
-        + data.encode()
-    return validated("spec", lambda: _check(data, text, file, prefix), made_from=made_from, keep=SPECS_KEPT)
+    return validated("spec", lambda: _check(data, text, file, prefix), made_from=_checker_source() + data.encode(),
+                     keep=SPECS_KEPT)
+
+
+@cache
+def _checker_source() -> bytes:
+    """The code that checks a spec (read once per process): a change to it checks kept specs again."""
+    return b"".join(Path(__file__).with_name(n).read_bytes() for n in ("__init__.py", "tables.py", "grammar.py"))
 
 
 def _toml_only(value: Any) -> dict:
@@ -126,7 +133,6 @@ def _toml_only(value: Any) -> dict:
 
 _DATETIME = "TOML date/time"
 SPECS_KEPT = 64   # specs checked before, by content: the projects a user works on
-_CREDENTIALS = re.compile(r"://[^/\s\"@]*@")
 
 
 def _check(data: str, text: str, file: Path, prefix: str) -> SpecDoc:
