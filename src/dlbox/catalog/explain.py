@@ -61,17 +61,6 @@ def _too_old(m: re.Match) -> Explanation:
     )
 
 
-def _nvml(m: re.Match) -> Explanation:
-    return Explanation(
-        "nvml-unknown",
-        "the container lost access to the GPU device nodes: with the systemd cgroup driver a "
-        "`systemctl daemon-reload` (or a package update) revokes them from running containers",
-        "restart the container; for good: `sudo nvidia-ctk system create-dev-char-symlinks "
-        "--create-all` or set `\"exec-opts\": [\"native.cgroupdriver=cgroupfs\"]` in "
-        "/etc/docker/daemon.json",
-    )
-
-
 def _no_kernel(m: re.Match) -> Explanation:
     return Explanation(
         "no-kernel-image",
@@ -111,9 +100,10 @@ NVIDIA_SMI_PROBLEMS = {
                    "(nvcr.io/nvidia/l4t-jetpack) for CUDA on Jetson"),
     "nvml-unknown": ("NVML could not reach the GPU (\"Failed to initialize NVML: Unknown Error\"): inside a container "
                      "it lost access to the GPU device nodes (with the systemd cgroup driver a `systemctl "
-                     "daemon-reload` revokes them from running containers)",
+                     "daemon-reload` or a package update revokes them from running containers)",
                      "restart the container, or run nvidia-smi on the host itself and save that output; for good: "
-                     "`sudo nvidia-ctk system create-dev-char-symlinks --create-all`"),
+                     "`sudo nvidia-ctk system create-dev-char-symlinks --create-all` or set "
+                     "`\"exec-opts\": [\"native.cgroupdriver=cgroupfs\"]` in /etc/docker/daemon.json"),
     "no-nvml-lib": ("nvidia-smi cannot load the driver's libnvidia-ml.so: the driver's user-space part is missing "
                     "(driver not installed, or a container started without the NVIDIA runtime)",
                     "run nvidia-smi on the host itself; there install the driver (`dlbox setup nvidia` shows how) "
@@ -140,7 +130,7 @@ _RULES: tuple[tuple[re.Pattern, Callable[[re.Match], Explanation]], ...] = (
     (re.compile(r"unsatisfied condition: cuda\s*>=\s*([0-9]+\.[0-9]+)"), _requirement),
     (re.compile(r"CUDA driver version is insufficient for CUDA runtime version"), _insufficient),
     (re.compile(r"NVIDIA driver on your system is too old \(found version (\d+)\)"), _too_old),
-    (re.compile(r"Failed to initialize NVML: Unknown Error"), _nvml),
+    (re.compile(r"Failed to initialize NVML: Unknown Error"), _smi_problem("nvml-unknown")),
     (re.compile(r"no kernel image is available for execution on the device"), _no_kernel),
     (re.compile(r"compatibility mode is UNAVAILABLE"), _ngc),
     (re.compile(r"Driver/library version mismatch(?:\s*\nNVML library version:\s*(?P<v>[0-9.]+))?"),
