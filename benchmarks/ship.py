@@ -13,9 +13,10 @@ server limited by `tc` (tbf on the host end of the veth) to 100 Mbit/s and 1 Gbi
 second deploy after a code edit; target: first deploy >= 1.8x faster than the baseline. The link is
 shared by everyone's tests: the limit is set only around each measured transfer and always removed
 (finally + atexit + SIGTERM), never left on. Writes benchmarks/results/ship_shaped.json (--name=NAME: NAME.json).
---rates=100mbit,1gbit picks the links; --codecs=none,zstd:1 adds first deploys with that codec
-forced (DLBOX_SHIP_CODEC) after the automatic one. Each figure records the 1-minute load average
-before and after it: the machine is shared, and every stage here is CPU-bound at 1 Gbit/s.
+--rates=100mbit,1gbit picks the links; --rounds=N (3) first deploys each way, alternating, and the
+speedup is median over median; --codecs=none,zstd:1 adds first deploys with that codec forced
+(DLBOX_SHIP_CODEC) after the automatic one. Each figure records the 1-minute load average before
+and after it: the machine is shared, and every stage here is CPU-bound at 1 Gbit/s.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import contextlib
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -127,39 +129,45 @@ def shaped(rate: str):
         unshape()
 
 
+ROUNDS = int(next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--rounds=")), "3"))
+SETTLE_S = 5   # after removing images the server's engine deletes their files for a few seconds
+
+
 def shaped_runs(target: ssh.Target, remote: Docker, v1: str, v2: str, base: str) -> dict:
+    """Per link: ROUNDS first deploys each way, alternating (baseline, dlbox, baseline, …) so a
+    drift in this shared machine's speed falls on both; the speedup is median over median. Then
+    dlbox's second deploy after a code edit, and the forced codecs."""
     atexit.register(unshape)
     signal.signal(signal.SIGTERM, lambda *_: (unshape(), sys.exit(143)))
     runs = {}
     for rate in RATES:
-        remote_reset(remote, v1, v2, base)
+        base_runs, ours_runs = [], []
+        for _ in range(ROUNDS):
+            for runner, out in ((baseline, base_runs), (ours, ours_runs)):
+                remote_reset(remote, v1, v2, base)
+                time.sleep(SETTLE_S)
+                with shaped(rate):
+                    out.append(runner(v1, target))
+                print(rate, runner.__name__, out[-1]["seconds"], flush=True)
         with shaped(rate):
-            b = baseline(v1, target)
-        print(rate, "baseline", b, flush=True)
-        remote_reset(remote, v1, v2, base)
-        time.sleep(2)
-        with shaped(rate):
-            first = ours(v1, target)
             second = ours(v2, target)
-        runs[rate] = {"first_deploy": {"baseline": b, "dlbox": first},
+        b_med = statistics.median(r["seconds"] for r in base_runs)
+        o_med = statistics.median(r["seconds"] for r in ours_runs)
+        runs[rate] = {"first_deploy": {"baseline": base_runs, "dlbox": ours_runs,
+                                       "baseline_median_s": b_med, "dlbox_median_s": o_med},
                       "second_deploy_after_code_edit": {"dlbox": second},
-                      "first_speedup": round(b["seconds"] / max(first["seconds"], 1e-3), 2)}
+                      "first_speedup_per_round": [round(b["seconds"] / o["seconds"], 2)
+                                                  for b, o in zip(base_runs, ours_runs)],
+                      "first_speedup": round(b_med / max(o_med, 1e-3), 2)}
         for forced in CODECS:     # the automatic choice against each codec forced, same link, same run
             remote_reset(remote, v1, v2, base)
-            time.sleep(2)
+            time.sleep(SETTLE_S)
             os.environ["DLBOX_SHIP_CODEC"] = forced
             try:
                 with shaped(rate):
                     runs[rate]["first_deploy"][f"dlbox_codec_{forced}"] = ours(v1, target)
             finally:
                 del os.environ["DLBOX_SHIP_CODEC"]
-        if "--baseline-twice" in sys.argv:   # the load drifts: the baseline again, after dlbox's runs
-            remote_reset(remote, v1, v2, base)
-            with shaped(rate):
-                b2 = baseline(v1, target)
-            runs[rate]["first_deploy"]["baseline_after"] = b2
-            runs[rate]["first_speedup_vs_mean_baseline"] = round(
-                (b["seconds"] + b2["seconds"]) / 2 / max(first["seconds"], 1e-3), 2)
         runs[rate]["first_ge_1_8x_faster"] = runs[rate]["first_speedup"] >= 1.8
         print(rate, json.dumps(runs[rate]), flush=True)
     return runs

@@ -43,4 +43,4 @@ def test_probe_reports_the_servers_zstd_and_the_send_script_decompresses():
     assert '{ zstd -dc >> "$P"; }' in script and "No space" in script
     assert '{ cat >> "$P"; }' in send_script("ab" * 32, 100)
     fresh = send_script("ab" * 32, 100, compressed=True, fresh=True)
-    assert '{ zstd -dc | tee -a "$P" | $HS > "$H"; }' in fresh, "hashed on arrival, not read again"
+    assert '{ zstd -dc | tee "$P" | $HS > "$H"; }' in fresh, "hashed on arrival, not read again; a fresh send starts the file"

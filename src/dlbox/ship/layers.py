@@ -30,6 +30,43 @@ CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
+class Span:
+    """LENGTH bytes of the file PATH from START: a layer's file content, handed to a pipe with
+    os.sendfile (page cache to pipe in the kernel) instead of being read into this process and
+    written out again — that copy was 1.2 s of CPU per GB on a 1 Gbit/s deploy."""
+
+    path: Path
+    start: int
+    length: int
+
+    def __len__(self) -> int:
+        return self.length
+
+    def skip(self, n: int) -> "Span":
+        return Span(self.path, self.start + n, self.length - n)
+
+    def send_to(self, fd: int) -> None:
+        with open(self.path, "rb") as f:
+            pos, left = self.start, self.length
+            while left:
+                n = os.sendfile(fd, f.fileno(), pos, min(left, 1 << 30))
+                if n == 0:
+                    raise OSError(f"{self.path} is shorter than its tar header says")
+                pos, left = pos + n, left - n
+
+    def chunks(self) -> Iterator[bytes]:
+        with open(self.path, "rb") as f:
+            f.seek(self.start)
+            left = self.length
+            while left:
+                chunk = f.read(min(CHUNK, left))
+                if not chunk:
+                    raise OSError(f"{self.path} is shorter than its tar header says")
+                left -= len(chunk)
+                yield chunk
+
+
+@dataclass(frozen=True)
 class ImageFacts:
     ref: str
     id: str  # "sha256:…" (the config digest)
@@ -129,8 +166,9 @@ class FastReader:
                 if line.strip():
                     yield json.loads(line)
 
-    def stream(self, chain_id: str) -> Iterator[bytes]:
-        """The layer tar as chunks. Raises OSError/KeyError when the store is not as expected."""
+    def stream(self, chain_id: str, spans: bool = False) -> Iterator[bytes | Span]:
+        """The layer tar as chunks; with SPANS, each file's content as a Span (for a pipe) instead
+        of its bytes. Raises OSError/KeyError when the store is not as expected."""
         layer_dir = self.root / chain_id.split(":", 1)[1]
         cache_id = (layer_dir / "cache-id").read_text().strip()
         diff = self.data_root / "overlay2" / cache_id / "diff"
@@ -144,14 +182,11 @@ class FastReader:
             if not size:
                 continue
             name = e.get("name") if "name" in e else os.fsdecode(base64.b64decode(e["name_raw"]))
-            with open(diff / name.lstrip("/"), "rb") as f:
-                left = size
-                while left:
-                    chunk = f.read(min(CHUNK, left))
-                    if not chunk:
-                        raise OSError(f"{name} is shorter than its tar header says")
-                    left -= len(chunk)
-                    yield chunk
+            span = Span(diff / name.lstrip("/"), 0, size)
+            if spans:
+                yield span
+            else:
+                yield from span.chunks()
 
 
 def saved_layers(docker: Docker, image: ImageFacts, wanted: set[str], dest: Path) -> tuple[dict[str, Path], bytes]:

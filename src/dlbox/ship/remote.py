@@ -85,7 +85,7 @@ def send_script(hex_id: str, size: int, compressed: bool = False, fresh: bool = 
     A write error that says the disk is full is reported as DLBOX:write-failed."""
     d = staging_dir()
     if fresh:   # uncompressed: tee reads stdin itself (one pipe less per byte than `cat | tee`)
-        pipeline = ("zstd -dc | " if compressed else "") + 'tee -a "$P" | $HS > "$H"'
+        pipeline = ("zstd -dc | " if compressed else "") + 'tee "$P" | $HS > "$H"'
     else:
         pipeline = ("zstd -dc" if compressed else "cat") + ' >> "$P"'
     return f"""D={d}; P="$D/{hex_id}.tar.part"; H="$P.sha256"
@@ -113,19 +113,59 @@ def load_script(name: str, blobs: list[str], drop: list[str], final_image: str |
     links = " && ".join(f'(ln -f "$D/{b}.tar" {b}.tar 2>/dev/null || cp "$D/{b}.tar" {b}.tar)' for b in blobs) or "true"
     files = " ".join(f'"$D/{b}.tar"' for b in drop)
     rm = f"\n[ $rc -eq 0 ] && rm -f {files}" if drop else ""
-    tidy = ""
-    if final_image:
-        tidy = f"""
-if [ $rc -eq 0 ]; then
-  old=$("$DK" image ls -q --no-trunc --filter label={PARTIAL_LABEL}={final_image} 2>/dev/null)
-  [ -n "$old" ] && "$DK" rmi $old >/dev/null 2>&1
-  "$DK" image prune -f --filter label={PARTIAL_LABEL} --filter until=24h >/dev/null 2>&1
-fi"""
+    tidy = f"\nif [ $rc -eq 0 ]; then\n{_tidy_partials(final_image)}\nfi" if final_image else ""
     return f"""D={d}; DK={dk}; W="$D/load-{name}"
 rm -rf "$W" && mkdir -p "$W" && cd "$W" && tar -xf - && {links} || exit 75
 tar -cf - . | "$DK" load; rc=$?
 cd / && rm -rf "$W"{rm}{tidy}
 exit $rc
+"""
+
+
+def _tidy_partials(final_image: str) -> str:
+    """Once FINAL_IMAGE is loaded: remove its partial images, and those of any image left by
+    deploys that stopped more than a day ago."""
+    return f"""  old=$("$DK" image ls -q --no-trunc --filter label={PARTIAL_LABEL}={final_image} 2>/dev/null)
+  [ -n "$old" ] && "$DK" rmi $old >/dev/null 2>&1
+  "$DK" image prune -f --filter label={PARTIAL_LABEL} --filter until=24h >/dev/null 2>&1"""
+
+
+def stream_load_script(image_hex: str, members: list[tuple[str, int, int]], compressed: bool,
+                       final_image: str | None = None) -> str:
+    """`docker load` of the tar stream on stdin (zstd-compressed when COMPRESSED) *while it arrives*.
+    The stream (ship/send.stream_members) holds the layers MEMBERS — (hex diff ID, offset of its
+    bytes in the stream, size) — then the manifest and the config of the image IMAGE_HEX.
+
+    `tee` keeps a copy of the stream in the staging dir (compressed, as it crossed). On success it
+    is removed (the engine holds the layers); when the load fails for any other reason than wrong bytes (a dropped link),
+    what arrived of each layer is cut out of it as `<hex>.tar.part`, which the next deploy resumes
+    from. No hash here: `docker load` checks every layer against its diff ID ("invalid diffID"),
+    and then nothing is kept. A staging disk too full for the copy fails no load that succeeded.
+    Prints DLBOX:ok, DLBOX:badbytes, DLBOX:write-failed or DLBOX:load-failed (+ docker's output)."""
+    d, dk, name = staging_dir(), remote_docker_cmd(), image_hex[:16]
+    parts = " ".join(f'"$D/{h}.tar.part"' for h, _o, _n in members)
+    # the copy is of the bytes as they cross: compressed, a third of the layer to write
+    copy, unzip, unpack = (('"$S.zst"', " | zstd -dc", 'zstd -dcq "$S.zst" > "$S" 2>/dev/null; rm -f "$S.zst"')
+                           if compressed else ('"$S"', "", ":"))
+    tidy = f"\n{_tidy_partials(final_image)}" if final_image else ""
+    keep = "\n".join(f'[ "$n" -gt {o} ] && tail -c +{o + 1} "$S" | head -c {size} > "$D/{h}.tar.part"'
+                      for h, o, size in members)
+    return f"""D={d}; DK={dk}; S="$D/stream-{name}.part"; E="$D/stream-{name}.err"
+mkdir -p "$D" && rm -f "$S" "$S.zst" "$E" {parts} || {{ echo "DLBOX:write-failed cannot use $D"; exit 71; }}
+out=$( {{ tee {copy} 2>"$E"{unzip} | "$DK" load; }} 2>&1 ); rc=$?
+err=$(cat "$E" 2>/dev/null); rm -f "$E"
+if [ $rc -eq 0 ]; then
+  rm -f "$S" "$S.zst"{tidy}
+  echo DLBOX:ok; exit 0
+fi
+case "$out" in *"invalid diffID"*) rm -f "$S" "$S.zst"; echo DLBOX:badbytes; printf '%s\\n' "$out"; exit 74;; esac
+case "$err" in *"No space"*|*"quota"*|*"Quota"*|*"Permission denied"*|*"Read-only"*)
+  rm -f "$S" "$S.zst"; echo "DLBOX:write-failed $err"; exit 71;; esac
+{unpack}
+n=$(wc -c < "$S" 2>/dev/null || echo 0)
+{keep}
+rm -f "$S"
+echo DLBOX:load-failed; printf '%s\\n' "$out" "$err"; exit 76
 """
 
 

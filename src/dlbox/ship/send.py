@@ -14,6 +14,7 @@ from the engine's store, the bytes we produced were wrong and `docker save` is u
 from __future__ import annotations
 
 import subprocess
+import tarfile
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from dlbox.engine.docker import Docker
 from dlbox.engine.paths import cache_dir
 from dlbox.errors import EngineError, HostError
 from dlbox.ship import codec
-from dlbox.ship.layers import CHUNK, FastReader, ImageFacts, chain_ids, config_bytes, saved_layers
+from dlbox.ship.layers import FastReader, ImageFacts, Span, chain_ids, config_bytes, saved_layers
 from dlbox.ship.progress import Meter
 from dlbox.ship.remote import RemoteState, cleanup_script, send_script, staging_dir
 from dlbox.ship.staging import staged_layer_ok
@@ -81,10 +82,12 @@ class LayerSource:
             self.sizes[diff_id] = n if n is not None else self.files[diff_id].stat().st_size
         return self.sizes[diff_id]
 
-    def stream(self, diff_id: str) -> Iterator[bytes]:
+    def stream(self, diff_id: str, spans: bool = False) -> Iterator[bytes | Span]:
+        """The layer's bytes; with SPANS, file contents as Spans (for codec.compressed's pipe)."""
         if self.fast:
-            return self.fast.stream(self.chains[diff_id])
-        return _file_chunks(self.files[diff_id])
+            return self.fast.stream(self.chains[diff_id], spans=spans)
+        whole = Span(self.files[diff_id], 0, self.files[diff_id].stat().st_size)
+        return iter([whole]) if spans else whole.chunks()
 
     def fall_back(self) -> None:
         """The fast path produced wrong bytes (or could not read): use docker save from now on."""
@@ -96,19 +99,18 @@ class LayerSource:
             self.tmp.cleanup()
 
 
-def _file_chunks(path: Path) -> Iterator[bytes]:
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            yield chunk
-
-
-def raw_from(chunks: Iterator[bytes], offset: int) -> Iterator[bytes]:
-    """The layer's bytes from OFFSET on."""
+def raw_from(chunks: Iterator[bytes | Span], offset: int) -> Iterator[bytes | Span]:
+    """The layer's bytes (or Spans) from OFFSET on."""
     pos = 0
     for chunk in chunks:
         end = pos + len(chunk)
         if end > offset:
-            yield chunk[max(0, offset - pos):] if pos < offset else chunk
+            if pos >= offset:
+                yield chunk
+            elif isinstance(chunk, Span):
+                yield chunk.skip(offset - pos)
+            else:
+                yield chunk[offset - pos:]
         pos = end
 
 
@@ -140,7 +142,7 @@ def send_layer(target, cp, source: LayerSource, diff_id: str, remote: RemoteStat
     proc = ssh.popen(target, send_script(hex_id, size, compressed=zstd, fresh=offset == 0), control_path=cp,
                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     dropped = False
-    raw = raw_from(source.stream(diff_id), offset)
+    raw = raw_from(source.stream(diff_id, spans=zstd), offset)
 
     def on_raw(n: int) -> None:
         meter.advance(n)
@@ -206,3 +208,78 @@ def send_layer(target, cp, source: LayerSource, diff_id: str, remote: RemoteStat
         return send_layer(target, cp, source, diff_id, remote, tally, meter, retry=False, choice=choice)
     raise HostError(f"Layer {hex_id[:12]} arrived damaged on {target} ({last_line(text)}); it was removed.",
                     fix="run dlbox deploy again")
+
+
+# -- a stream load: the first missing layers go straight into `docker load` -------------------
+
+def stream_layout(layers: list[tuple[str, int]]) -> list[tuple[str, int, int]]:
+    """Where stream_members puts each layer of LAYERS ((diff ID, size), in order): (hex diff ID,
+    offset of its first byte in the stream, size)."""
+    out, pos = [], 0
+    for diff_id, size in layers:
+        out.append((diff_id.split(":", 1)[1], pos + tarfile.BLOCKSIZE, size))
+        pos += tarfile.BLOCKSIZE + -(-size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+    return out
+
+
+def stream_members(source: LayerSource, layers: list[str], trailer: bytes, meter: Meter,
+                   spans: bool = False) -> Iterator[bytes | Span]:
+    """LAYERS as members `<hex>.tar.part` of one tar stream (`docker save` layout; stream_layout
+    says where each one's bytes are), then TRAILER (manifest.json, the config and the
+    end-of-archive blocks: load.manifest_tar)."""
+    for diff_id in layers:
+        hex_id, size = diff_id.split(":", 1)[1], source.size(diff_id)
+        info = tarfile.TarInfo(f"{hex_id}.tar.part")
+        info.size, info.mode = size, 0o644
+        meter.start(f"layer {hex_id[:12]} (into docker load)", size)
+        try:
+            yield info.tobuf(format=tarfile.USTAR_FORMAT)
+            yield from source.stream(diff_id, spans=spans)
+            if size % tarfile.BLOCKSIZE:
+                yield bytes(tarfile.BLOCKSIZE - size % tarfile.BLOCKSIZE)
+        finally:
+            meter.stop()
+    yield trailer
+
+
+def stream_load(target, cp, source: LayerSource, layers: list[str], trailer: bytes, script: str, tally: Tally,
+                meter: Meter, choice: codec.Choice) -> tuple[subprocess.Popen, bool]:
+    """Write LAYERS and TRAILER as one tar stream into SCRIPT (remote.stream_load_script), which
+    loads it while it arrives. Returns the ssh process and whether the server stopped reading
+    before the end (a dropped link, or a load that failed early): its output says which
+    (load.stream_outcome). Raises Stopped when `tally.stop` is set meanwhile."""
+    zstd = choice.codec == "zstd"
+    proc = ssh.popen(target, script, control_path=cp, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                     stderr=subprocess.PIPE)
+
+    def on_raw(n: int) -> None:
+        meter.advance(n)
+        tally.raw_bytes += n
+
+    raw = stream_members(source, layers, trailer, meter, spans=zstd)
+    wire = codec.compressed(raw, choice.level, on_raw=on_raw) if zstd else raw
+    try:
+        for part in wire:
+            if tally.stop.is_set():
+                raise Stopped()
+            if not zstd:
+                on_raw(len(part))
+            proc.stdin.write(part)
+            tally.bytes_sent += len(part)
+        proc.stdin.close()
+    except BrokenPipeError:      # the server stopped reading: a dropped link, or the load failed early
+        proc.stdin = None
+        return proc, True
+    except BaseException as exc:
+        proc.kill()
+        proc.wait()
+        if isinstance(exc, OSError):     # the engine's store changed under us
+            raise EngineError(f"cannot read the layers to send: {exc}",
+                              fix="run dlbox deploy again (what arrived is kept)") from None
+        raise
+    finally:
+        wire.close()
+    proc.stdin = None
+    tally.layers_sent += len(layers)
+    return proc, False
+
