@@ -175,6 +175,9 @@ def _deploy(docker, image, ref, tags, target, cp, say, meter, t0, reading, sizes
                     loader.staged(diff_id)
         except Stopped:
             pass            # a load failed: loader.finish() raises its error below
+        except LoadFailed as exc:   # the stream load failed before its last byte (a full data root)
+            loader.cancel()
+            _load_failed(target, cp, exc, missing, loader.partials)
         except BaseException as exc:
             loader.cancel()
             if isinstance(exc, Exception):
