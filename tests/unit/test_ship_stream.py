@@ -130,3 +130,23 @@ def test_faster_levels_win_ties_and_are_never_measured_slower_than_stronger_ones
     assert codec.choose(117e6, noisy).name == "zstd --fast=3"
     assert codec.choose(11.7e6, noisy).name == "zstd -3", "100 Mbit/s: the wire still decides"
     assert codec.choose(1.17e9, noisy).name == "none"
+
+
+def test_stronger_levels_are_measured_only_where_the_wire_may_be_the_slower_stage(monkeypatch):
+    asked: list[int] = []
+
+    def level(sample, lv):
+        asked.append(lv)
+        return {-3: (300e6, 0.35), 1: (200e6, 0.27), 3: (90e6, 0.23), 6: (20e6, 0.21)}[lv]
+
+    monkeypatch.setattr(codec, "measure_level", level)
+    monkeypatch.setattr(codec, "zstd_binary", lambda: "/usr/bin/zstd")
+    monkeypatch.delenv("DLBOX_SHIP_CODEC", raising=False)
+    source = FakeSource({A: os.urandom(1000) * 100_000})
+    remote = RemoteState("ok", "", {}, {}, ("zstd",))
+    for link, levels, name in ((117e6, [-3, 1], "zstd --fast=3"), (11.7e6, [-3, 1, 3], "zstd -3"),
+                               (2e6, [-3, 1, 3, 6], "zstd -6")):
+        asked.clear()
+        monkeypatch.setattr(codec, "measure_link", lambda _t, _c, link=link: link)
+        assert codec.choose_for_deploy(None, "", source, [A], remote, lambda _m: None).name == name
+        assert asked == levels

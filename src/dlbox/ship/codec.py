@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Callable, Iterable, Iterator, Protocol
 
 from dlbox import ssh
 
@@ -79,17 +79,20 @@ def zstd_argv(level: int) -> list[str]:
     return [zstd_binary() or "zstd", "-q", "-c", flag, f"-T{threads()}"]
 
 
-def measure_level(sample: bytes, level: int) -> tuple[float, float]:
-    """(uncompressed bytes/s, compressed/uncompressed ratio) of `zstd -LEVEL` on SAMPLE here.
-    zstd reads the sample from a file: fed through a pipe by communicate() (4 kB writes), the
-    feeding was the slowest part, and every level measured alike."""
-    with tempfile.TemporaryFile() as f:
-        f.write(sample)
-        f.seek(0)
-        t0 = time.monotonic()
-        proc = subprocess.run(zstd_argv(level), stdin=f, capture_output=True, check=True)
-        dt = max(time.monotonic() - t0, 1e-3)
-    return len(sample) / dt, len(proc.stdout) / max(len(sample), 1)
+def measure_level(sample: bytes | BinaryIO, level: int) -> tuple[float, float]:
+    """(uncompressed bytes/s, compressed/uncompressed ratio) of `zstd -LEVEL` on SAMPLE here (its
+    bytes, or a file holding them). zstd reads the sample from a file: fed through a pipe by
+    communicate() (4 kB writes), the feeding was the slowest part, and every level measured alike."""
+    if isinstance(sample, bytes):
+        with tempfile.TemporaryFile() as f:
+            f.write(sample)
+            return measure_level(f, level)
+    size = sample.seek(0, os.SEEK_END)
+    sample.seek(0)
+    t0 = time.monotonic()
+    proc = subprocess.run(zstd_argv(level), stdin=sample, capture_output=True, check=True)
+    dt = max(time.monotonic() - t0, 1e-3)
+    return size / dt, len(proc.stdout) / max(size, 1)
 
 
 def choose(link_bps: float, measured: dict[int, tuple[float, float]]) -> Choice:
@@ -178,9 +181,10 @@ def compressed(chunks: Iterator["bytes | Span"], level: int, on_raw: Callable[[i
 
 
 def choose_for_deploy(target: ssh.Target, cp: str, source: Layers, missing: list[str],
-                      remote: "RemoteState", say: Callable[[str], None]) -> Choice:
-    """zstd at the level the measured link and CPU favour; DLBOX_SHIP_CODEC=none | zstd:LEVEL |
-    auto overrides (benchmarks compare them; zstd:-3 is --fast=3)."""
+                      remote: "RemoteState", say: Callable[[str], None], sample: bytes | None = None) -> Choice:
+    """zstd at the level the measured link and CPU favour, measured on SAMPLE (taken here from the
+    middle of the biggest missing layer when None); DLBOX_SHIP_CODEC=none | zstd:LEVEL | auto
+    overrides (benchmarks compare them; zstd:-3 is --fast=3)."""
     forced = os.environ.get("DLBOX_SHIP_CODEC", "auto").strip().lower()
     if forced == "none" or "zstd" not in remote.codecs or zstd_binary() is None:
         return Choice("none")
@@ -189,11 +193,18 @@ def choose_for_deploy(target: ssh.Target, cp: str, source: Layers, missing: list
     sizes = {d: source.size(d) for d in missing}
     if sum(sizes.values()) < MEASURE_ABOVE:
         return Choice("zstd", 3)
-    link = measure_link(target, cp)
+    link = max(measure_link(target, cp), 1.0)   # 0 when the link dropped at once: the send reports it
     biggest = max(sizes, key=sizes.get)
-    sample = take(source.stream(biggest, spans=True), SAMPLE, skip=max(0, sizes[biggest] // 2 - SAMPLE // 2))
-    levels = LEVELS + ((SLOW_LINK_LEVEL,) if link < SLOW_LINK_BPS else ())
-    choice = choose(link, {lv: measure_level(sample, lv) for lv in levels})
+    if not sample:
+        sample = take(source.stream(biggest, spans=True), SAMPLE, skip=max(0, sizes[biggest] // 2 - SAMPLE // 2))
+    with tempfile.TemporaryFile() as f:
+        f.write(sample)
+        measured = {lv: measure_level(f, lv) for lv in LEVELS[:2]}
+        rate, ratio = measured[LEVELS[1]]
+        if ratio / link > 0.8 / rate:      # the wire is (nearly) the slower stage: stronger levels may pay
+            stronger = LEVELS[2:] + ((SLOW_LINK_LEVEL,) if link < SLOW_LINK_BPS else ())
+            measured.update({lv: measure_level(f, lv) for lv in stronger})
+    choice = choose(link, measured)
     say(f"link {link / 1e6:.1f} MB/s; sending layers with {choice.name}")
     return choice
 

@@ -123,11 +123,11 @@ exit $rc
 
 
 def _tidy_partials(final_image: str) -> str:
-    """Once FINAL_IMAGE is loaded: remove its partial images, and those of any image left by
-    deploys that stopped more than a day ago."""
+    """Once FINAL_IMAGE is loaded: remove its partial images, and (in the background: the deploy
+    is done) those of any image left by deploys that stopped more than a day ago."""
     return f"""  old=$("$DK" image ls -q --no-trunc --filter label={PARTIAL_LABEL}={final_image} 2>/dev/null)
   [ -n "$old" ] && "$DK" rmi $old >/dev/null 2>&1
-  "$DK" image prune -f --filter label={PARTIAL_LABEL} --filter until=24h >/dev/null 2>&1"""
+  ("$DK" image prune -f --filter label={PARTIAL_LABEL} --filter until=24h </dev/null >/dev/null 2>&1 &)"""
 
 
 def stream_load_script(image_hex: str, members: list[tuple[str, int, int]], compressed: bool,
