@@ -1,6 +1,11 @@
-"""One layer to the server's staging directory: read, (compress,) send, checked on arrival.
+"""Layers across the link: read, (compress,) send, checked on arrival.
 
-The layer goes into `STAGING/<diffid>.tar.part`, appended from what is already there (so a
+Two ways. `stream_load`: the first missing layers as one `docker save`-layout tar stream into
+the server's `docker load`, which reads it while it arrives and checks each layer against its
+diff ID (remote.stream_load_script keeps a copy to resume from). `send_layer`: one layer into
+the server's staging directory, for a later load (ship/load.py).
+
+A staged layer goes into `STAGING/<diffid>.tar.part`, appended from what is already there (so a
 dropped connection resumes), hashed while it arrives and renamed to `.tar` only when its
 sha256 equals the diff ID. Offsets are in uncompressed bytes, so resuming works the same with
 and without zstd on the wire.
@@ -119,30 +124,11 @@ def last_line(text: str) -> str:
     return lines[-1] if lines else "no error text"
 
 
-def send_layer(target, cp, source: LayerSource, diff_id: str, remote: RemoteState, tally: Tally,
-               meter: Meter, retry: bool = True, choice: codec.Choice | None = None) -> None:
-    """Stage DIFF_ID on the server (see module doc); raises HostError/EngineError/ConnectionLost,
-    or Stopped when `tally.stop` is set meanwhile."""
-    choice = choice or codec.Choice("none")
-    hex_id = diff_id.split(":", 1)[1]
-    size = source.size(diff_id)
-    if remote.staged.get(f"{hex_id}.tar") == size:
-        if staged_layer_ok(target, cp, staging_dir(), hex_id):
-            tally.resumed_bytes += size  # left by an earlier, interrupted deploy; still matches
-            return
-        remote.staged.pop(f"{hex_id}.tar")  # damaged since: removed on the server, sent again
-    offset = remote.staged.get(f"{hex_id}.tar.part", 0)
-    if offset > size:
-        offset = 0  # cannot be ours: the send script truncates nothing, so restart the file
-        ssh.run(target, cleanup_script([hex_id]), control_path=cp, timeout=60)
-    tally.resumed_bytes += offset
+def pump(proc: subprocess.Popen, raw: Iterator[bytes | Span], choice: codec.Choice, tally: Tally, meter: Meter) -> None:
+    """RAW (a layer's bytes, or Spans of them) into the ssh process's stdin, through zstd when
+    CHOICE says so, counted in TALLY and on METER. Raises BrokenPipeError when the server stops
+    reading, Stopped when `tally.stop` is set, OSError when the bytes cannot be read."""
     zstd = choice.codec == "zstd"
-    meter.start(f"layer {hex_id[:12]}" + (f" ({choice.name})" if zstd else ""), size)
-    meter.advance(offset)
-    proc = ssh.popen(target, send_script(hex_id, size, compressed=zstd, fresh=offset == 0), control_path=cp,
-                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    dropped = False
-    raw = raw_from(source.stream(diff_id, spans=zstd), offset)
 
     def on_raw(n: int) -> None:
         meter.advance(n)
@@ -158,6 +144,35 @@ def send_layer(target, cp, source: LayerSource, diff_id: str, remote: RemoteStat
             proc.stdin.write(part)
             tally.bytes_sent += len(part)
         proc.stdin.close()
+    finally:
+        wire.close()  # stops zstd when the link dropped mid-layer
+
+
+def send_layer(target, cp, source: LayerSource, diff_id: str, remote: RemoteState, tally: Tally,
+               meter: Meter, retry: bool = True, choice: codec.Choice | None = None) -> None:
+    """Stage DIFF_ID on the server (see module doc); raises HostError/EngineError/ConnectionLost,
+    or Stopped when `tally.stop` is set meanwhile."""
+    choice = choice or codec.Choice("none")
+    hex_id = diff_id.split(":", 1)[1]
+    size = source.size(diff_id)
+    if remote.staged.get(f"{hex_id}.tar") == size:
+        if staged_layer_ok(target, cp, staging_dir(), hex_id):
+            tally.resumed_bytes += size  # left by an earlier, interrupted deploy; still matches
+            return
+        remote.staged.pop(f"{hex_id}.tar")  # damaged since: removed on the server, sent again
+    offset = remote.staged.get(f"{hex_id}.tar.part", 0)
+    if offset > size:
+        offset = 0  # cannot be ours: removed, and the file is started again
+        ssh.run(target, cleanup_script([hex_id]), control_path=cp, timeout=60)
+    tally.resumed_bytes += offset
+    zstd = choice.codec == "zstd"
+    meter.start(f"layer {hex_id[:12]}" + (f" ({choice.name})" if zstd else ""), size)
+    meter.advance(offset)
+    proc = ssh.popen(target, send_script(hex_id, size, compressed=zstd, fresh=offset == 0), control_path=cp,
+                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    dropped = False
+    try:
+        pump(proc, raw_from(source.stream(diff_id, spans=zstd), offset), choice, tally, meter)
     except BrokenPipeError:  # the remote end stopped reading: its output says why
         proc.stdin = None
         dropped = True
@@ -175,7 +190,6 @@ def send_layer(target, cp, source: LayerSource, diff_id: str, remote: RemoteStat
             return send_layer(target, cp, source, diff_id, remote, tally, meter, retry=False, choice=choice)
         raise EngineError(f"cannot read layer {hex_id[:12]}: {exc}") from None
     finally:
-        wire.close()  # stops zstd when the link dropped mid-layer
         meter.stop()
     proc.stdin = None  # closed above; communicate() would try to flush it
     out, err = proc.communicate()
@@ -248,25 +262,10 @@ def stream_load(target, cp, source: LayerSource, layers: list[str], trailer: byt
     loads it while it arrives. Returns the ssh process and whether the server stopped reading
     before the end (a dropped link, or a load that failed early): its output says which
     (load.stream_outcome). Raises Stopped when `tally.stop` is set meanwhile."""
-    zstd = choice.codec == "zstd"
     proc = ssh.popen(target, script, control_path=cp, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                      stderr=subprocess.PIPE)
-
-    def on_raw(n: int) -> None:
-        meter.advance(n)
-        tally.raw_bytes += n
-
-    raw = stream_members(source, layers, trailer, meter, spans=zstd)
-    wire = codec.compressed(raw, choice.level, on_raw=on_raw) if zstd else raw
     try:
-        for part in wire:
-            if tally.stop.is_set():
-                raise Stopped()
-            if not zstd:
-                on_raw(len(part))
-            proc.stdin.write(part)
-            tally.bytes_sent += len(part)
-        proc.stdin.close()
+        pump(proc, stream_members(source, layers, trailer, meter, spans=choice.codec == "zstd"), choice, tally, meter)
     except BrokenPipeError:      # the server stopped reading: a dropped link, or the load failed early
         proc.stdin = None
         return proc, True
@@ -277,8 +276,6 @@ def stream_load(target, cp, source: LayerSource, layers: list[str], trailer: byt
             raise EngineError(f"cannot read the layers to send: {exc}",
                               fix="run dlbox deploy again (what arrived is kept)") from None
         raise
-    finally:
-        wire.close()
     proc.stdin = None
     tally.layers_sent += len(layers)
     return proc, False
