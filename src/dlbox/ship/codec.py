@@ -70,23 +70,22 @@ def threads() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
+def zstd_flag(level: int) -> str:
+    return f"-{level}" if level > 0 else f"--fast={-level}"
+
+
 def level_name(level: int) -> str:
-    return f"zstd -{level}" if level > 0 else f"zstd --fast={-level}"
+    return f"zstd {zstd_flag(level)}"
 
 
 def zstd_argv(level: int) -> list[str]:
-    flag = f"-{level}" if level > 0 else f"--fast={-level}"
-    return [zstd_binary() or "zstd", "-q", "-c", flag, f"-T{threads()}"]
+    return [zstd_binary() or "zstd", "-q", "-c", zstd_flag(level), f"-T{threads()}"]
 
 
-def measure_level(sample: bytes | BinaryIO, level: int) -> tuple[float, float]:
-    """(uncompressed bytes/s, compressed/uncompressed ratio) of `zstd -LEVEL` on SAMPLE here (its
-    bytes, or a file holding them). zstd reads the sample from a file: fed through a pipe by
-    communicate() (4 kB writes), the feeding was the slowest part, and every level measured alike."""
-    if isinstance(sample, bytes):
-        with tempfile.TemporaryFile() as f:
-            f.write(sample)
-            return measure_level(f, level)
+def measure_level(sample: BinaryIO, level: int) -> tuple[float, float]:
+    """(uncompressed bytes/s, compressed/uncompressed ratio) of `zstd -LEVEL` here on the file
+    SAMPLE. zstd reads the sample from a file: fed through a pipe by communicate() (4 kB
+    writes), the feeding was the slowest part, and every level measured alike."""
     size = sample.seek(0, os.SEEK_END)
     sample.seek(0)
     t0 = time.monotonic()
@@ -119,6 +118,11 @@ def choose(link_bps: float, measured: dict[int, tuple[float, float]]) -> Choice:
     if best == "none" or est[best] > 0.95 * est["none"]:   # not worth the CPU for < 5 %
         return Choice("none", 0, link_bps, est)
     return Choice("zstd", levels[best], link_bps, est)
+
+
+def sample_of(chunks: Iterable["bytes | Span"], size: int) -> bytes:
+    """SAMPLE bytes from the middle of a layer of SIZE bytes (its CHUNKS)."""
+    return take(chunks, SAMPLE, skip=max(0, size // 2 - SAMPLE // 2))
 
 
 def take(chunks: Iterable["bytes | Span"], n: int, skip: int = 0) -> bytes:
@@ -196,7 +200,7 @@ def choose_for_deploy(target: ssh.Target, cp: str, source: Layers, missing: list
     link = max(measure_link(target, cp), 1.0)   # 0 when the link dropped at once: the send reports it
     biggest = max(sizes, key=sizes.get)
     if not sample:
-        sample = take(source.stream(biggest, spans=True), SAMPLE, skip=max(0, sizes[biggest] // 2 - SAMPLE // 2))
+        sample = sample_of(source.stream(biggest, spans=True), sizes[biggest])
     with tempfile.TemporaryFile() as f:
         f.write(sample)
         measured = {lv: measure_level(f, lv) for lv in LEVELS[:2]}

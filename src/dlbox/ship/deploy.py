@@ -142,8 +142,7 @@ class ReadAhead:
         if known:
             size, chain = max(known)
             try:
-                self.sample = codec.take(fast.stream(chain, spans=True), codec.SAMPLE,
-                                         skip=max(0, size // 2 - codec.SAMPLE // 2))
+                self.sample = codec.sample_of(fast.stream(chain, spans=True), size)
             except (OSError, KeyError, ValueError):
                 pass    # the codec takes its sample from the layer source instead
 

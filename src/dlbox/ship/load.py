@@ -26,10 +26,10 @@ import time
 from datetime import datetime, timezone
 
 from dlbox import ssh
-from dlbox.errors import EngineError, HostError
+from dlbox.errors import EngineError
 from dlbox.ship.layers import ImageFacts
 from dlbox.ship.remote import PARTIAL_LABEL, load_script
-from dlbox.ship.send import ConnectionLost, last_line
+from dlbox.ship.send import ConnectionLost, staging_write_failed
 
 
 class LoadFailed(EngineError):
@@ -47,12 +47,7 @@ def stream_outcome(target, returncode: int | None, output: bytes, layers: int) -
     if "DLBOX:badbytes" in text:
         return "badbytes"
     if "DLBOX:write-failed" in text:
-        if "No space" in text or "quota" in text.lower():
-            raise HostError(f"The server {target} ran out of disk space in its staging directory while loading "
-                            f"{layers} layer(s); the partial upload was removed and its images are untouched.",
-                            fix="free space there, or point DLBOX_REMOTE_STAGING at a bigger disk")
-        raise HostError(f"Writing to the staging directory on {target} failed: {last_line(text)}",
-                        fix="check the directory is writable (DLBOX_REMOTE_STAGING, default ~/.cache/dlbox/incoming)")
+        raise staging_write_failed(target, text, f"loading {layers} layer(s)")
     if "DLBOX:load-failed" in text and returncode == 76:
         if "no space left" in text.lower():
             raise LoadFailed(f"docker load on {target} failed", detail=text)

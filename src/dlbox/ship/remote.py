@@ -12,6 +12,8 @@ import os
 import shlex
 from dataclasses import dataclass
 
+# What a failed write in a server script says when the staging disk is the cause (a `case` pattern).
+WRITE_ERRORS = '*"No space"*|*"quota"*|*"Quota"*|*"Permission denied"*|*"Read-only"*'
 # Partial images (ship/load.py) carry this label, valued with the image ID they lead to.
 PARTIAL_LABEL = "org.dlbox.deploy-partial"
 # `openssl dgst` hashes at ~0.9 GB/s here where coreutils' sha256sum (no SHA-NI) does 0.16 GB/s:
@@ -93,7 +95,7 @@ mkdir -p "$D" || exit 70
 {HASHER}
 rm -f "$H"
 err=$( {{ {pipeline}; }} 2>&1 )
-case "$err" in *"No space"*|*"quota"*|*"Quota"*|*"Permission denied"*|*"Read-only"*)
+case "$err" in {WRITE_ERRORS})
   rm -f "$H"; echo "DLBOX:write-failed $err"; exit 71;; esac
 s=$(wc -c < "$P")
 if [ "$s" -lt {size} ]; then rm -f "$H"; echo "DLBOX:short $s"; exit 72; fi
@@ -159,7 +161,7 @@ if [ $rc -eq 0 ]; then
   echo DLBOX:ok; exit 0
 fi
 case "$out" in *"invalid diffID"*) rm -f "$S" "$S.zst"; echo DLBOX:badbytes; printf '%s\\n' "$out"; exit 74;; esac
-case "$err" in *"No space"*|*"quota"*|*"Quota"*|*"Permission denied"*|*"Read-only"*)
+case "$err" in {WRITE_ERRORS})
   rm -f "$S" "$S.zst"; echo "DLBOX:write-failed $err"; exit 71;; esac
 {unpack}
 n=$(wc -c < "$S" 2>/dev/null || echo 0)

@@ -124,6 +124,16 @@ def last_line(text: str) -> str:
     return lines[-1] if lines else "no error text"
 
 
+def staging_write_failed(target, text: str, doing: str) -> HostError:
+    """The error for a server script's DLBOX:write-failed (TEXT is its output) while DOING."""
+    if "No space left" in text or "Disk quota" in text:
+        return HostError(f"The server {target} ran out of disk space in its staging directory while {doing}; "
+                         "the partial upload was removed and its images are untouched.",
+                         fix="free space there, or point DLBOX_REMOTE_STAGING at a bigger disk")
+    return HostError(f"Writing to the staging directory on {target} failed: {last_line(text)}",
+                     fix="check the directory is writable (DLBOX_REMOTE_STAGING, default ~/.cache/dlbox/incoming)")
+
+
 def pump(proc: subprocess.Popen, raw: Iterator[bytes | Span], choice: codec.Choice, tally: Tally, meter: Meter) -> None:
     """RAW (a layer's bytes, or Spans of them) into the ssh process's stdin, through zstd when
     CHOICE says so, counted in TALLY and on METER. Raises BrokenPipeError when the server stops
@@ -197,13 +207,7 @@ def send_layer(target, cp, source: LayerSource, diff_id: str, remote: RemoteStat
     if "DLBOX:write-failed" in text:
         blobs = [d.split(":", 1)[1] for d in source.wanted]
         ssh.run(target, cleanup_script(blobs), control_path=cp, timeout=60)
-        if "No space left" in text or "Disk quota" in text:
-            raise HostError(f"The server {target} ran out of disk space in its staging directory while receiving "
-                            f"layer {hex_id[:12]} ({size} bytes); the partial upload was removed and its images "
-                            "are untouched.",
-                            fix="free space there, or point DLBOX_REMOTE_STAGING at a bigger disk")
-        raise HostError(f"Writing to the staging directory on {target} failed: {last_line(text)}",
-                        fix="check the directory is writable (DLBOX_REMOTE_STAGING, default ~/.cache/dlbox/incoming)")
+        raise staging_write_failed(target, text, f"receiving layer {hex_id[:12]} ({size} bytes)")
     if dropped or proc.returncode == 255 or "DLBOX:" not in text:
         raise ConnectionLost(
             f"The connection to {target} was lost after {tally.bytes_sent} bytes of layer {hex_id[:12]}.",
